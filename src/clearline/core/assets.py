@@ -3,7 +3,8 @@
 An asset is a code and a scale (the number of decimal places of its minor unit). ISO 4217 currencies
 take their scale from the `iso4217` package, which is generated from the official ISO 4217 list, so
 no exponent is typed by hand here. Anything else (stablecoins, points, metals by weight) is written
-`CODE/scale`, for example `USDC/6` or `POINTS/0`. Assets are interned: `asset("USD") is asset("USD")`.
+`CODE/scale`, for example `USDC/6` or `POINTS/0`. Assets are interned:
+`asset("USD") is asset("USD")`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,48 @@
+"""The exact double-entry ledger: accounts, transfers, two-phase holds, limits, history.
+
+```python
+ledger = Ledger.open(".clearline")
+ledger.create_accounts([Account(id=1, asset="USD", code=10), Account(id=2, asset="USD", code=10)])
+ledger.create_transfers([Transfer(id=100, debit_account_id=1, credit_account_id=2, amount=1234)])
+```
+"""
+
+from clearline.ledger.events import CommitHook, LedgerEvent, LedgerEventKind
+from clearline.ledger.ledger import BatchTooLarge, Ledger, LedgerClosed
+from clearline.ledger.results import CreateAccountResult, CreateTransferResult, EventResult
+from clearline.ledger.store import StoreError
+from clearline.ledger.types import (
+    AMOUNT_MAX,
+    BATCH_EVENTS_MAX,
+    Account,
+    AccountBalance,
+    AccountFilter,
+    AccountFlags,
+    QueryFilter,
+    Transfer,
+    TransferFlags,
+)
+from clearline.ledger.verify import CorruptStoreError
+
+__all__ = [
+    "AMOUNT_MAX",
+    "BATCH_EVENTS_MAX",
+    "Account",
+    "AccountBalance",
+    "AccountFilter",
+    "AccountFlags",
+    "BatchTooLarge",
+    "CommitHook",
+    "CorruptStoreError",
+    "CreateAccountResult",
+    "CreateTransferResult",
+    "EventResult",
+    "Ledger",
+    "LedgerClosed",
+    "LedgerEvent",
+    "LedgerEventKind",
+    "QueryFilter",
+    "StoreError",
+    "Transfer",
+    "TransferFlags",
+]

@@ -1,0 +1,625 @@
+"""`Ledger`: the public face of the ledger room, and its single writer.
+
+Guarantees:
+- One writer thread owns the store and the live state. Calls from any number of threads (or async
+  tasks) are queued; consecutive write calls are group-committed: decided together and made durable
+  in one SQLite transaction (at most GROUP_EVENTS_MAX events, waiting at most `group_wait_ms` for
+  more). Each caller gets its own results only after that transaction has committed.
+- Each call returns one result per event, in order. A call is all-or-nothing only where `linked`
+  says so; otherwise each event stands alone. Nothing of a refused event is written.
+- Reads run on the writer thread between groups, so they see exactly the committed state.
+- `Ledger.open` replays and verifies the whole store (see `verify.py`) and refuses a corrupt one.
+- `close()` drains the queue, checkpoints balances and releases the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from clearline.core.clock import Clock, SystemClock
+from clearline.core.errors import InvalidInput, InvariantViolation
+from clearline.ledger import store as st
+from clearline.ledger.engine import (
+    R_DEBIT,
+    Engine,
+    TransferRecord,
+    account_from_state,
+    decode_body,
+    record_to_transfer,
+)
+from clearline.ledger.events import CommitHook
+from clearline.ledger.results import EventResult
+from clearline.ledger.types import (
+    BATCH_EVENTS_MAX,
+    TIMESTAMP_MAX,
+    U128_MAX,
+    Account,
+    AccountBalance,
+    AccountFilter,
+    QueryFilter,
+    Transfer,
+    check_uint,
+)
+from clearline.ledger.verify import recover
+
+GROUP_EVENTS_MAX = BATCH_EVENTS_MAX
+"""Most events decided and committed together (a single larger call is never split)."""
+GROUP_WAIT_MS_MAX = 50
+CHECKPOINT_INTERVAL_COMMITS = 256
+"""Balances are checkpointed to the accounts table every this many commits, and on close."""
+CHECKPOINT_DIRTY_MAX = 100_000
+EXPIRY_POLL_SECONDS_MAX = 1.0
+
+T = TypeVar("T")
+
+
+class BatchTooLarge(InvalidInput):
+    code = "batch_too_large"
+
+
+class LedgerClosed(InvalidInput):
+    code = "ledger_closed"
+
+
+@dataclass
+class _Request:
+    kind: str  # "accounts" | "transfers" | "call" | "stop"
+    events: Sequence[Any] = ()
+    call: Callable[[], Any] | None = None
+    future: Future[Any] = field(default_factory=Future)
+
+
+@dataclass
+class LedgerStats:
+    """Counters since open: commits, events committed, and commit latency."""
+
+    commits: int = 0
+    events: int = 0
+    groups_retried: int = 0
+    commit_seconds_total: float = 0.0
+    largest_group: int = 0
+
+
+def _check_batch(batch: Any, record_type: type, what: str) -> list[Any]:
+    if not isinstance(batch, list | tuple):
+        raise TypeError(
+            f"{what} takes a list of {record_type.__name__}, not {type(batch).__name__}"
+        )
+    if len(batch) > BATCH_EVENTS_MAX:
+        raise BatchTooLarge(
+            f"{what}: {len(batch)} events exceed the limit of {BATCH_EVENTS_MAX} per batch; "
+            f"split the batch"
+        )
+    wrong = [index for index, item in enumerate(batch) if type(item) is not record_type]
+    if wrong:
+        raise TypeError(
+            f"{what}: events at positions {wrong[:20]} are not {record_type.__name__} records; "
+            f"nothing was written"
+        )
+    return list(batch)
+
+
+class Ledger:
+    """An exact double-entry ledger on one data directory (SQLite, WAL)."""
+
+    def __init__(
+        self,
+        store: st.SqliteStore,
+        clock: Clock,
+        *,
+        group_wait_ms: float = 0.0,
+        hooks: Iterable[CommitHook] = (),
+    ) -> None:
+        if not 0 <= group_wait_ms <= GROUP_WAIT_MS_MAX:
+            raise InvalidInput(f"group_wait_ms must be within 0..{GROUP_WAIT_MS_MAX}")
+        self._store = store
+        self._clock = clock
+        self._group_wait_seconds = group_wait_ms / 1000
+        self._hooks: list[CommitHook] = list(hooks)
+        recovered = recover(store)
+        self._engine = Engine(store, clock, recovered.last_timestamp)
+        self._engine.accounts = recovered.accounts
+        self._engine.pendings = recovered.pendings
+        self._engine.heap_rebuild()
+        self._engine.emit_events = bool(self._hooks)
+        self.transfer_count_at_open = recovered.transfer_count
+        self.stats = LedgerStats()
+        self._commits_since_checkpoint = 0
+        self._inserter = ThreadPoolExecutor(1, thread_name_prefix="clearline-ledger-insert")
+        self._insert_pending: Future[None] | None = None
+        self._engine.flush = self._insert_in_background
+        self._queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
+        self._held: _Request | None = None
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._writer = threading.Thread(
+            target=self._run, name="clearline-ledger-writer", daemon=True
+        )
+        self._writer.start()
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        clock: Clock | None = None,
+        group_wait_ms: float = 0.0,
+        hooks: Iterable[CommitHook] = (),
+    ) -> Ledger:
+        """Open (creating if needed) the ledger in data directory `path`."""
+        text = str(path)
+        if text.startswith(("postgres://", "postgresql://")):
+            raise st.StoreError(
+                "this build of Clearline stores the ledger in SQLite only; pass a data directory"
+            )
+        store = st.SqliteStore(Path(path))
+        try:
+            return cls(store, clock or SystemClock(), group_wait_ms=group_wait_ms, hooks=hooks)
+        except BaseException:
+            store.close()
+            raise
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def create_accounts(self, batch: Sequence[Account]) -> list[EventResult]:
+        """Create accounts; one result per event, in order, after the batch is durable."""
+        events = _check_batch(batch, Account, "create_accounts")
+        return self._submit(_Request("accounts", events)).result() if events else []
+
+    def create_transfers(self, batch: Sequence[Transfer]) -> list[EventResult]:
+        """Create transfers; one result per event, in order, after the batch is durable."""
+        events = _check_batch(batch, Transfer, "create_transfers")
+        return self._submit(_Request("transfers", events)).result() if events else []
+
+    async def create_accounts_async(self, batch: Sequence[Account]) -> list[EventResult]:
+        events = _check_batch(batch, Account, "create_accounts")
+        if not events:
+            return []
+        return await asyncio.wrap_future(self._submit(_Request("accounts", events)))
+
+    async def create_transfers_async(self, batch: Sequence[Transfer]) -> list[EventResult]:
+        events = _check_batch(batch, Transfer, "create_transfers")
+        if not events:
+            return []
+        return await asyncio.wrap_future(self._submit(_Request("transfers", events)))
+
+    def tick(self) -> None:
+        """Commit an empty group now: expires every pending transfer that is due by the clock."""
+        self._submit(_Request("transfers", [])).result()
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def lookup_accounts(self, ids: Sequence[int]) -> list[Account]:
+        """The accounts found among `ids`, in the order asked, with live balances."""
+        wanted = [check_uint(account_id, U128_MAX, "id") for account_id in ids]
+        return self._read(lambda: self._lookup_accounts(wanted))
+
+    def lookup_transfers(self, ids: Sequence[int]) -> list[Transfer]:
+        """The transfers found among `ids`, in the order asked."""
+        wanted = [check_uint(transfer_id, U128_MAX, "id") for transfer_id in ids]
+        return self._read(lambda: self._lookup_transfers(wanted))
+
+    def get_account_transfers(
+        self, account_id: int | AccountFilter, **options: Any
+    ) -> list[Transfer]:
+        """An account's transfers by time range, side, limit and order (see AccountFilter)."""
+        query = (
+            account_id
+            if isinstance(account_id, AccountFilter)
+            else AccountFilter(account_id, **options)
+        )
+        return self._read(lambda: self._account_transfers(query))
+
+    def get_account_balances(
+        self, account_id: int | AccountFilter, **options: Any
+    ) -> list[AccountBalance]:
+        """Balance history of an account with the `history` flag (empty otherwise)."""
+        query = (
+            account_id
+            if isinstance(account_id, AccountFilter)
+            else AccountFilter(account_id, **options)
+        )
+        return self._read(lambda: self._account_balances(query))
+
+    def balance_at(self, account_id: int, timestamp: int) -> AccountBalance | None:
+        """The balances of a `history` account as of `timestamp` (None before its first change)."""
+        rows = self.get_account_balances(
+            AccountFilter(account_id, timestamp_max=timestamp, limit=1, reversed=True)
+        )
+        return rows[0] if rows else None
+
+    def query_accounts(self, query: QueryFilter) -> list[Account]:
+        """Accounts whose user_data fields (and code, when given) match, oldest first."""
+        return self._read(lambda: self._query_accounts(query))
+
+    def query_transfers(self, query: QueryFilter) -> list[Transfer]:
+        """Transfers whose user_data fields (and code, when given) match, oldest first."""
+        return self._read(lambda: self._query_transfers(query))
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of the store's tables."""
+        return self._read(self._store.counts)
+
+    def close(self) -> None:
+        """Finish queued work, checkpoint balances, release the store. Safe to call twice."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        stop = _Request("stop")
+        self._queue.put(stop)
+        self._writer.join()
+        self._inserter.shutdown()
+        try:
+            self._checkpoint()
+        finally:
+            self._store.close()
+
+    # -- the writer -----------------------------------------------------------------------------
+
+    def _submit(self, request: _Request) -> Future[Any]:
+        if self._closed:
+            raise LedgerClosed("the ledger is closed; open it again")
+        self._queue.put(request)
+        return request.future
+
+    def _read(self, call: Callable[[], T]) -> T:
+        result: T = self._submit(_Request("call", call=call)).result()
+        return result
+
+    def _next(self) -> _Request:
+        if self._held is not None:
+            request, self._held = self._held, None
+            return request
+        while True:
+            heap = self._engine.expiry_heap
+            if not heap:
+                return self._queue.get()
+            due_seconds = (heap[0][0] - self._clock.now_ns()) / 1e9
+            try:
+                return self._queue.get(
+                    timeout=min(max(due_seconds, 0.001), EXPIRY_POLL_SECONDS_MAX)
+                )
+            except queue.Empty:
+                if heap and heap[0][0] <= self._clock.now_ns():
+                    return _Request("transfers", [])
+
+    def _run(self) -> None:
+        while True:
+            request = self._next()
+            if request.kind == "stop":
+                request.future.set_result(None)
+                return
+            if request.kind == "call":
+                self._run_call(request)
+                continue
+            self._commit(self._gather(request))
+
+    def _run_call(self, request: _Request) -> None:
+        assert request.call is not None
+        try:
+            request.future.set_result(request.call())
+        except BaseException as error:
+            request.future.set_exception(error)
+
+    def _gather(self, first: _Request) -> list[_Request]:
+        group = [first]
+        events = len(first.events)
+        deadline = time.monotonic() + self._group_wait_seconds
+        while events < GROUP_EVENTS_MAX:
+            try:
+                remaining = deadline - time.monotonic()
+                request = (
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                break
+            if request.kind not in ("accounts", "transfers") or (
+                events + len(request.events) > GROUP_EVENTS_MAX
+            ):
+                self._held = request
+                break
+            group.append(request)
+            events += len(request.events)
+        return group
+
+    def _commit(self, group: list[_Request]) -> None:
+        engine, store = self._engine, self._store
+        started = time.perf_counter()
+        for check_store in (False, True):
+            engine.begin_group(check_store)
+            try:
+                store.begin()
+                results = [
+                    engine.run_accounts(r.events)
+                    if r.kind == "accounts"
+                    else engine.run_transfers(r.events)
+                    for r in group
+                ]
+                engine.flush_rows()
+                self._insert_wait()
+                self._write(engine)
+                store.commit()
+            except sqlite3.IntegrityError as error:
+                self._abandon()
+                if check_store:
+                    self._fail(group, InvariantViolation(f"ledger store rejected a group: {error}"))
+                    return
+                self.stats.groups_retried += 1
+                continue
+            except BaseException as error:
+                self._abandon()
+                self._fail(group, error)
+                return
+            engine.commit_group()
+            self._record_commit(group, started)
+            for request, request_results in zip(group, results, strict=True):
+                request.future.set_result(request_results)
+            return
+
+    def _insert_in_background(self, rows: list[bytes]) -> None:
+        """Insert decided transfer rows on the inserter thread while the engine decides on.
+
+        SQLite runs the single INSERT statement without holding the GIL, so the insert and the
+        engine's Python work use both cores. At most one insert is in flight.
+        """
+        self._insert_wait()
+        self._insert_pending = self._inserter.submit(self._store.insert_transfers, rows)
+
+    def _insert_wait(self) -> None:
+        pending, self._insert_pending = self._insert_pending, None
+        if pending is not None:
+            pending.result()
+
+    def _abandon(self) -> None:
+        """Roll the group back in the database and in memory."""
+        with contextlib.suppress(BaseException):  # abandoned anyway; the rollback undoes it
+            self._insert_wait()
+        self._store.rollback()
+        self._engine.rollback_group()
+
+    def _write(self, engine: Engine) -> None:
+        out, store = engine.out, self._store
+        if out.accounts:
+            store.insert_accounts(out.accounts)
+        if out.pending_new:
+            store.insert_pending(out.pending_new)
+        if out.pending_resolved:
+            store.resolve_pending(out.pending_resolved)
+        if out.refs:
+            store.insert_refs(out.refs)
+        if out.marks:
+            store.insert_marks(out.marks)
+        if out.history:
+            store.insert_history(out.history)
+        if out.events:
+            for hook in self._hooks:
+                hook(store, out.events)
+
+    def _fail(self, group: list[_Request], error: BaseException) -> None:
+        for request in group:
+            request.future.set_exception(error)
+
+    def _record_commit(self, group: list[_Request], started: float) -> None:
+        stats = self.stats
+        size = sum(len(request.events) for request in group)
+        stats.commits += 1
+        stats.events += size
+        stats.largest_group = max(stats.largest_group, size)
+        stats.commit_seconds_total += time.perf_counter() - started
+        self._commits_since_checkpoint += 1
+        if (
+            self._commits_since_checkpoint >= CHECKPOINT_INTERVAL_COMMITS
+            or len(self._engine.dirty) >= CHECKPOINT_DIRTY_MAX
+        ):
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Write the live balances of every account changed since the last checkpoint."""
+        engine = self._engine
+        if not engine.dirty:
+            return
+        as_of = engine.last_timestamp
+        rows = [
+            (
+                a.debits_pending,
+                a.debits_posted,
+                a.credits_pending,
+                a.credits_posted,
+                as_of,
+                a.timestamp,
+            )
+            for a in engine.dirty
+        ]
+        self._store.begin()
+        try:
+            self._store.write_balances(rows)
+            self._store.commit()
+        except BaseException:
+            self._store.rollback()
+            raise
+        engine.dirty = set()
+        self._commits_since_checkpoint = 0
+
+    # -- read implementations (writer thread) -----------------------------------------------------
+
+    def _lookup_accounts(self, ids: list[int]) -> list[Account]:
+        accounts = self._engine.accounts
+        return [account_from_state(accounts[i]) for i in ids if i in accounts]
+
+    def _lookup_transfers(self, ids: list[int]) -> list[Transfer]:
+        rows = self._store.transfers_by_id([i.to_bytes(16, "big") for i in ids])
+        found = {
+            int.from_bytes(id_blob, "big"): record_to_transfer(
+                decode_body(ts, body)[0], int.from_bytes(id_blob, "big")
+            )
+            for ts, id_blob, body in rows
+        }
+        return [found[i] for i in ids if i in found]
+
+    def _step(self, account_id: int, timestamp: int) -> tuple[Transfer, int]:
+        row = self._store.transfer_at(timestamp)
+        assert row is not None, f"account {account_id}'s transfer list points at a missing transfer"
+        record, debit_previous, credit_previous = decode_body(row[0], row[2])
+        previous = debit_previous if record[R_DEBIT] == account_id else credit_previous
+        return record_to_transfer(record, int.from_bytes(row[1], "big")), previous
+
+    def _account_transfers(self, query: AccountFilter) -> list[Transfer]:
+        account = self._engine.accounts.get(query.account_id)
+        if (
+            account is None
+            or not account.last_transfer_timestamp
+            or not (query.debits or query.credits)
+        ):
+            return []
+        low = query.timestamp_min
+        high = query.timestamp_max or TIMESTAMP_MAX
+
+        def wanted(transfer: Transfer) -> bool:
+            if transfer.timestamp > high:
+                return False
+            debit = transfer.debit_account_id == account.id
+            return (query.debits and debit) or (query.credits and not debit)
+
+        if query.reversed:
+            start = (
+                self._store.mark_at_or_after(account.timestamp, high)
+                or account.last_transfer_timestamp
+            )
+            found: list[Transfer] = []
+            timestamp = start
+            while timestamp and timestamp >= low and len(found) < query.limit:
+                transfer, timestamp = self._step(account.id, timestamp)
+                if wanted(transfer):
+                    found.append(transfer)
+            return found
+        return self._account_transfers_forward(
+            account.id,
+            account.timestamp,
+            account.last_transfer_timestamp,
+            low,
+            high,
+            query.limit,
+            wanted,
+        )
+
+    def _account_transfers_forward(
+        self,
+        account_id: int,
+        account_timestamp: int,
+        last: int,
+        low: int,
+        high: int,
+        limit: int,
+        wanted: Callable[[Transfer], bool],
+    ) -> list[Transfer]:
+        found: list[Transfer] = []
+        boundary_before = 0
+        marks = self._store.marks_from(account_timestamp, low)
+        for boundary in _then(marks, last):
+            if boundary <= boundary_before:
+                continue
+            segment: list[Transfer] = []
+            timestamp = boundary
+            while timestamp and timestamp >= low and timestamp > boundary_before:
+                transfer, timestamp = self._step(account_id, timestamp)
+                if wanted(transfer):
+                    segment.append(transfer)
+            found.extend(reversed(segment))
+            if len(found) >= limit or boundary >= high:
+                break
+            boundary_before = boundary
+        return found[:limit]
+
+    def _account_balances(self, query: AccountFilter) -> list[AccountBalance]:
+        account = self._engine.accounts.get(query.account_id)
+        if account is None or not account.flags & 8:
+            return []
+        rows = self._store.history(
+            account.timestamp,
+            query.timestamp_min,
+            query.timestamp_max or TIMESTAMP_MAX,
+            query.limit,
+            query.reversed,
+        )
+        return [AccountBalance(*row) for row in rows]
+
+    def _query_accounts(self, query: QueryFilter) -> list[Account]:
+        column, value = _query_key_account(query)
+        accounts = self._engine.accounts
+        matches = []
+        for row in self._store.accounts_by_user_data(column, value, TIMESTAMP_MAX):
+            state = accounts[int.from_bytes(row[1], "big")]
+            if _matches(
+                query, state.user_data_128, state.user_data_64, state.user_data_32, state.code
+            ):
+                matches.append(account_from_state(state))
+                if len(matches) >= query.limit:
+                    break
+        return matches
+
+    def _query_transfers(self, query: QueryFilter) -> list[Transfer]:
+        kind, key = _query_key_transfer(query)
+        matches: list[Transfer] = []
+        timestamps = self._store.ref_timestamps(kind, key, TIMESTAMP_MAX)
+        for row in self._store.transfers_at(timestamps):
+            record: TransferRecord = decode_body(row[0], row[2])[0]
+            transfer = record_to_transfer(record, int.from_bytes(row[1], "big"))
+            if _matches(
+                query,
+                transfer.user_data_128,
+                transfer.user_data_64,
+                transfer.user_data_32,
+                transfer.code,
+            ):
+                matches.append(transfer)
+        matches.sort(key=lambda transfer: transfer.timestamp)
+        return matches[: query.limit]
+
+
+def _then(iterator: Iterable[int], last: int) -> Iterable[int]:
+    yield from iterator
+    yield last
+
+
+def _matches(query: QueryFilter, ud128: int, ud64: int, ud32: int, code: int) -> bool:
+    return (
+        (not query.user_data_128 or ud128 == query.user_data_128)
+        and (not query.user_data_64 or ud64 == query.user_data_64)
+        and (not query.user_data_32 or ud32 == query.user_data_32)
+        and (not query.code or code == query.code)
+    )
+
+
+def _query_key_account(query: QueryFilter) -> tuple[str, bytes | int]:
+    if query.user_data_128:
+        return "user_data_128", query.user_data_128.to_bytes(16, "big")
+    if query.user_data_64:
+        return "user_data_64", st.signed64(query.user_data_64)
+    return "user_data_32", query.user_data_32
+
+
+def _query_key_transfer(query: QueryFilter) -> tuple[int, bytes]:
+    if query.user_data_128:
+        return st.REF_USER_DATA_128, query.user_data_128.to_bytes(16, "big")
+    if query.user_data_64:
+        return st.REF_USER_DATA_64, query.user_data_64.to_bytes(8, "big")
+    return st.REF_USER_DATA_32, query.user_data_32.to_bytes(4, "big")

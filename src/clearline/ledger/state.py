@@ -1,0 +1,135 @@
+"""In-memory state the single writer owns: accounts with live balances, and pending transfers.
+
+The writer mutates these objects while it decides a group of batches. A failed linked chain or a
+failed commit is undone by applying the inverse of each row the group produced (engine.py), so the
+hot path keeps no per-change journal. Nothing here touches the disk.
+"""
+
+from __future__ import annotations
+
+from clearline.ledger.types import AccountFlags
+
+CLOSED = int(AccountFlags.CLOSED)
+
+
+class AccountState:
+    """A live account: static fields and the four balances, plus its transfer-list head."""
+
+    __slots__ = (
+        "asset",
+        "closed",
+        "closing_count",
+        "code",
+        "credits_pending",
+        "credits_posted",
+        "debits_pending",
+        "debits_posted",
+        "flags",
+        "id",
+        "id_bytes",
+        "last_transfer_timestamp",
+        "timestamp",
+        "transfer_count",
+        "user_data_32",
+        "user_data_64",
+        "user_data_128",
+    )
+
+    def __init__(
+        self,
+        id: int,
+        id_bytes: bytes,
+        asset: str,
+        code: int,
+        flags: int,
+        user_data_128: int,
+        user_data_64: int,
+        user_data_32: int,
+        timestamp: int,
+    ) -> None:
+        self.id = id
+        self.id_bytes = id_bytes
+        self.asset = asset
+        self.code = code
+        self.flags = flags
+        self.user_data_128 = user_data_128
+        self.user_data_64 = user_data_64
+        self.user_data_32 = user_data_32
+        self.timestamp = timestamp
+        self.debits_pending = 0
+        self.debits_posted = 0
+        self.credits_pending = 0
+        self.credits_posted = 0
+        self.last_transfer_timestamp = 0
+        self.transfer_count = 0
+        self.closing_count = 0
+        self.closed = bool(flags & CLOSED)
+
+    def add_closing(self, delta: int) -> None:
+        """A closing transfer was created (+1), voided or expired (-1), or undone."""
+        self.closing_count += delta
+        self.closed = bool(self.flags & CLOSED) or self.closing_count > 0
+
+    def snapshot(self) -> tuple[int, int, int, int, int, int, int]:
+        return (
+            self.debits_pending,
+            self.debits_posted,
+            self.credits_pending,
+            self.credits_posted,
+            self.last_transfer_timestamp,
+            self.transfer_count,
+            self.closing_count,
+        )
+
+    def restore(self, saved: tuple[int, int, int, int, int, int, int]) -> None:
+        (
+            self.debits_pending,
+            self.debits_posted,
+            self.credits_pending,
+            self.credits_posted,
+            self.last_transfer_timestamp,
+            self.transfer_count,
+            self.closing_count,
+        ) = saved
+        self.closed = bool(self.flags & CLOSED) or self.closing_count > 0
+
+
+class PendingState:
+    """A pending transfer and its two-phase status (see store.PENDING_STATUS_*)."""
+
+    __slots__ = (
+        "amount",
+        "code",
+        "credit",
+        "debit",
+        "expires_at",
+        "flags",
+        "id",
+        "resolved_timestamp",
+        "status",
+        "timestamp",
+    )
+
+    def __init__(
+        self,
+        id: int,
+        timestamp: int,
+        debit: AccountState,
+        credit: AccountState,
+        amount: int,
+        code: int,
+        flags: int,
+        expires_at: int,
+        status: int,
+        resolved_timestamp: int,
+    ) -> None:
+        self.id = id
+        self.timestamp = timestamp
+        self.debit = debit
+        self.credit = credit
+        self.amount = amount
+        self.code = code
+        self.flags = flags
+        self.expires_at = expires_at
+        self.status = status
+        self.resolved_timestamp = resolved_timestamp
