@@ -100,9 +100,9 @@ class Output:
 
 def decode_row(row: bytes) -> tuple[int, int, TransferRecord, int, int]:
     """A packed group row as (timestamp, id, record, debit_previous, credit_previous)."""
-    timestamp = int(row[:19])
-    record, debit_previous, credit_previous = decode_body(timestamp, row[35:])
-    return timestamp, int.from_bytes(row[19:35], "big"), record, debit_previous, credit_previous
+    timestamp = int.from_bytes(row[:8], "big")
+    record, debit_previous, credit_previous = decode_body(timestamp, row[24:])
+    return timestamp, int.from_bytes(row[8:24], "big"), record, debit_previous, credit_previous
 
 
 def decode_body(timestamp: int, body: bytes) -> tuple[TransferRecord, int, int]:
@@ -194,7 +194,8 @@ class Engine:
         self.resolved: list[PendingState] = []  # resolved or loaded resolved in this group
         self.group_start_timestamp = self.next_timestamp
         self.in_chain = False
-        self.dirty: set[AccountState] = set()
+        self.dirty: set[AccountState] = set()  # changed by expiry since the last checkpoint
+        self.refused_unchecked = False
         self.out = Output()
         self.flush: Callable[[list[bytes]], None] | None = None
         self.flushed = 0
@@ -208,6 +209,7 @@ class Engine:
         self.existing = {}
         self.expired = []
         self.resolved = []
+        self.refused_unchecked = False
         self.in_chain = False
         self.out = Output()
         self.flushed = 0
@@ -289,9 +291,21 @@ class Engine:
         return self._run_batch(events, self._create_account, AR)
 
     def run_transfers(self, events: Sequence[Transfer]) -> list[EventResult]:
+        """Decide a batch of transfers.
+
+        Without `check_store` the engine assumes every id is new, which the store's unique index
+        confirms at insert time. A refused event may be a replay of a stored one (which must answer
+        `exists`), so any refusal sets `refused_unchecked` and the caller decides the group again
+        with `check_store`.
+        """
         if self.check_store:
             self._prefetch_transfers(events)
-        return self._run_batch(events, self._create_transfer, TR)
+            return self._run_batch(events, self._create_transfer, TR)
+        results = self._run_batch(events, self._create_transfer, TR)
+        ok = TR.OK
+        if any(result[1] is not ok for result in results):
+            self.refused_unchecked = True
+        return results
 
     def _run_batch(self, events: Sequence[Any], create: Any, codes: Any) -> list[EventResult]:
         ok, exists = codes.OK, codes.EXISTS
@@ -452,11 +466,11 @@ class Engine:
             return TR.ID_MUST_NOT_BE_INT_MAX, 0
         if flags & (T_TWO_PHASE | T_BALANCING | T_CLOSING) and _flags_clash(flags):
             return TR.FLAGS_ARE_MUTUALLY_EXCLUSIVE, 0
-        position = self.created.get(transfer_id)
-        if position is not None:
-            record = decode_row(self.out.transfers[position])[2]
-            return _transfer_exists(event, record), record[R_TIMESTAMP]
         if self.check_store:
+            position = self.created.get(transfer_id)
+            if position is not None:
+                record = decode_row(self.out.transfers[position])[2]
+                return _transfer_exists(event, record), record[R_TIMESTAMP]
             found = self.existing.get(transfer_id)
             if found is not None:
                 return _transfer_exists(event, found), found[R_TIMESTAMP]
@@ -669,9 +683,6 @@ class Engine:
     ) -> None:
         """Append the transfer's rows and link it into both accounts' transfer lists."""
         out = self.out
-        dirty = self.dirty
-        dirty.add(debit)
-        dirty.add(credit)
         debit_previous = debit.last_transfer_timestamp
         credit_previous = credit.last_transfer_timestamp
         debit.last_transfer_timestamp = credit.last_transfer_timestamp = timestamp
@@ -683,10 +694,11 @@ class Engine:
             out.marks.append((credit.timestamp, timestamp))
         pending_id, ud128 = event.pending_id, event.user_data_128
         transfers = out.transfers
-        self.created[event.id] = len(transfers)
+        if self.check_store:
+            self.created[event.id] = len(transfers)
         transfers.append(
             PACK_ROW(
-                b"%019d" % timestamp,
+                timestamp,
                 event.id.to_bytes(16, "big"),
                 debit.id_bytes,
                 credit.id_bytes,

@@ -57,10 +57,13 @@ GROUP_EVENTS_MAX = BATCH_EVENTS_MAX
 GROUP_WAIT_MS_MAX = 50
 CHECKPOINT_INTERVAL_COMMITS = 256
 """Balances are checkpointed to the accounts table every this many commits, and on close."""
-CHECKPOINT_DIRTY_MAX = 100_000
 EXPIRY_POLL_SECONDS_MAX = 1.0
 
 T = TypeVar("T")
+
+
+class _Recheck(Exception):
+    """The fast path refused an event that may be a replay: decide the group again, checked."""
 
 
 class BatchTooLarge(InvalidInput):
@@ -354,11 +357,13 @@ class Ledger:
                     else engine.run_transfers(r.events)
                     for r in group
                 ]
-                engine.flush_rows()
+                if engine.refused_unchecked:
+                    raise _Recheck
                 self._insert_wait()
+                self._store.insert_transfers(engine.out.transfers[engine.flushed :])
                 self._write(engine)
                 store.commit()
-            except sqlite3.IntegrityError as error:
+            except (sqlite3.IntegrityError, _Recheck) as error:
                 self._abandon()
                 if check_store:
                     self._fail(group, InvariantViolation(f"ledger store rejected a group: {error}"))
@@ -426,16 +431,21 @@ class Ledger:
         stats.largest_group = max(stats.largest_group, size)
         stats.commit_seconds_total += time.perf_counter() - started
         self._commits_since_checkpoint += 1
-        if (
-            self._commits_since_checkpoint >= CHECKPOINT_INTERVAL_COMMITS
-            or len(self._engine.dirty) >= CHECKPOINT_DIRTY_MAX
-        ):
+        if self._commits_since_checkpoint >= CHECKPOINT_INTERVAL_COMMITS:
             self._checkpoint()
 
     def _checkpoint(self) -> None:
         """Write the live balances of every account changed since the last checkpoint."""
         engine = self._engine
-        if not engine.dirty:
+        changed = [
+            account
+            for account in engine.accounts.values()
+            if account.transfer_count != account.checkpoint_count
+        ]
+        seen = set(changed)
+        changed.extend(account for account in engine.dirty if account not in seen)
+        self._commits_since_checkpoint = 0
+        if not changed:
             return
         as_of = engine.last_timestamp
         rows = [
@@ -447,7 +457,7 @@ class Ledger:
                 as_of,
                 a.timestamp,
             )
-            for a in engine.dirty
+            for a in changed
         ]
         self._store.begin()
         try:
@@ -457,7 +467,8 @@ class Ledger:
             self._store.rollback()
             raise
         engine.dirty = set()
-        self._commits_since_checkpoint = 0
+        for account in changed:
+            account.checkpoint_count = account.transfer_count
 
     # -- read implementations (writer thread) -----------------------------------------------------
 

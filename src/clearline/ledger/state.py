@@ -17,6 +17,7 @@ class AccountState:
 
     __slots__ = (
         "asset",
+        "checkpoint_count",
         "closed",
         "closing_count",
         "code",
@@ -63,6 +64,7 @@ class AccountState:
         self.last_transfer_timestamp = 0
         self.transfer_count = 0
         self.closing_count = 0
+        self.checkpoint_count = 0  # transfer_count when balances were last checkpointed
         self.closed = bool(flags & CLOSED)
 
     def add_closing(self, delta: int) -> None:

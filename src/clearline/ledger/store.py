@@ -41,11 +41,11 @@ TRANSFER_BODY = struct.Struct(">16s16sQ16s16sQIIHHQQ")
 """debit_account_id, credit_account_id, amount, pending_id, user_data_128, user_data_64,
 user_data_32, timeout, code, flags, debit_previous_timestamp, credit_previous_timestamp."""
 
-TRANSFER_ROW = struct.Struct(">19s16s" + TRANSFER_BODY.format.lstrip(">"))
-"""A transfer as handed to `insert_transfers`: the timestamp as 19 ASCII digits, the 16-byte id,
-then the body. A group's rows are concatenated into one blob that a single INSERT … SELECT slices
-into rows, so the insert runs in SQLite without a Python round trip per row."""
-TIMESTAMP_DIGITS = 19
+TRANSFER_ROW = struct.Struct(">Q16s" + TRANSFER_BODY.format.lstrip(">"))
+"""A transfer as handed to `insert_transfers`: timestamp, 16-byte id, body. Rows with consecutive
+timestamps are concatenated into one blob that a single INSERT … SELECT slices into rows (the
+timestamp of row i is the first one plus i), so SQLite inserts them without a Python round trip
+per row."""
 
 PENDING_STATUS_PENDING = 1
 PENDING_STATUS_POSTED = 2
@@ -110,13 +110,10 @@ CREATE TABLE IF NOT EXISTS account_history(
 """
 
 _ROW = TRANSFER_ROW.size
-_BODY_AT = TIMESTAMP_DIGITS + 16 + 1
 _INSERT_PACKED = f"""
 WITH RECURSIVE row(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM row WHERE i < ?2)
 INSERT INTO transfers(timestamp, id, body)
-SELECT CAST(CAST(substr(?1, i * {_ROW} + 1, {TIMESTAMP_DIGITS}) AS TEXT) AS INTEGER),
-       substr(?1, i * {_ROW} + {TIMESTAMP_DIGITS + 1}, 16),
-       substr(?1, i * {_ROW} + {_BODY_AT}, {TRANSFER_BODY.size})
+SELECT ?3 + i, substr(?1, i * {_ROW} + 9, 16), substr(?1, i * {_ROW} + 25, {TRANSFER_BODY.size})
 FROM row
 """
 
@@ -215,9 +212,21 @@ class SqliteStore:
         self.connection.executemany("INSERT INTO accounts VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
 
     def insert_transfers(self, rows: Sequence[bytes]) -> None:
-        """Insert packed `TRANSFER_ROW`s in one statement; IntegrityError on a known id."""
-        if rows:
-            self.connection.execute(_INSERT_PACKED, (b"".join(rows), len(rows) - 1))
+        """Insert packed `TRANSFER_ROW`s (timestamps ascending); IntegrityError on a known id."""
+        start = 0
+        while start < len(rows):
+            first = int.from_bytes(rows[start][:8], "big")
+            end = len(rows)
+            if int.from_bytes(rows[end - 1][:8], "big") - first != end - 1 - start:
+                end = start + 1  # not one consecutive run: find where this run ends
+                while (
+                    end < len(rows) and int.from_bytes(rows[end][:8], "big") == first + end - start
+                ):
+                    end += 1
+            self.connection.execute(
+                _INSERT_PACKED, (b"".join(rows[start:end]), end - 1 - start, first)
+            )
+            start = end
 
     def insert_pending(self, rows: Sequence[tuple[int, int, int, int]]) -> None:
         self.connection.executemany("INSERT INTO pending_transfers VALUES(?,?,?,?)", rows)

@@ -183,6 +183,8 @@ def _check_balances(accounts: dict[int, AccountState], checkpoints: dict[int, _C
                 f"{where}: stored balances {checkpoint.stored} at timestamp {checkpoint.timestamp} "
                 f"differ from the sum of its transfers {tuple(checkpoint.as_of)}"
             )
+        stored_is_live = balances == checkpoint.stored
+        account.checkpoint_count = account.transfer_count if stored_is_live else -1
         total = totals[account.asset]
         for position, value in enumerate(balances):
             total[position] += value
