@@ -195,7 +195,7 @@ class Engine:
         self.group_start_timestamp = self.next_timestamp
         self.in_chain = False
         self.dirty: set[AccountState] = set()  # changed by expiry since the last checkpoint
-        self.refused_unchecked = False
+        self.refused_ids: list[int] = []  # fast path: refused ids that may be replays
         self.out = Output()
         self.flush: Callable[[list[bytes]], None] | None = None
         self.flushed = 0
@@ -209,7 +209,7 @@ class Engine:
         self.existing = {}
         self.expired = []
         self.resolved = []
-        self.refused_unchecked = False
+        self.refused_ids = []
         self.in_chain = False
         self.out = Output()
         self.flushed = 0
@@ -295,17 +295,25 @@ class Engine:
 
         Without `check_store` the engine assumes every id is new, which the store's unique index
         confirms at insert time. A refused event may be a replay of a stored one (which must answer
-        `exists`), so any refusal sets `refused_unchecked` and the caller decides the group again
-        with `check_store`.
+        `exists`), so refused ids are collected in `refused_ids` for the caller to look up; if any
+        is known, the caller decides the group again with `check_store`.
         """
         if self.check_store:
             self._prefetch_transfers(events)
             return self._run_batch(events, self._create_transfer, TR)
         results = self._run_batch(events, self._create_transfer, TR)
         ok = TR.OK
-        if any(result[1] is not ok for result in results):
-            self.refused_unchecked = True
+        refused = [events[result[0]].id for result in results if result[1] is not ok]
+        if refused:
+            self.refused_ids.extend(refused)
         return results
+
+    def known_among(self, transfer_ids: Sequence[int]) -> bool:
+        """Whether any of these ids is stored or was created in this group (rows not yet stored)."""
+        wanted = {transfer_id.to_bytes(16, "big") for transfer_id in transfer_ids}
+        if self.store.transfers_by_id(list(wanted)):
+            return True
+        return any(row[8:24] in wanted for row in self.out.transfers[self.flushed :])
 
     def _run_batch(self, events: Sequence[Any], create: Any, codes: Any) -> list[EventResult]:
         ok, exists = codes.OK, codes.EXISTS

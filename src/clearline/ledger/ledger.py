@@ -63,7 +63,7 @@ T = TypeVar("T")
 
 
 class _Recheck(Exception):
-    """The fast path refused an event that may be a replay: decide the group again, checked."""
+    """The fast path refused an event whose id is known: decide the group again, checked."""
 
 
 class BatchTooLarge(InvalidInput):
@@ -357,9 +357,9 @@ class Ledger:
                     else engine.run_transfers(r.events)
                     for r in group
                 ]
-                if engine.refused_unchecked:
-                    raise _Recheck
                 self._insert_wait()
+                if engine.refused_ids and engine.known_among(engine.refused_ids):
+                    raise _Recheck
                 self._store.insert_transfers(engine.out.transfers[engine.flushed :])
                 self._write(engine)
                 store.commit()
