@@ -178,7 +178,7 @@ def account_state_from_row(row: st.AccountRow) -> AccountState:
 class Engine:
     """Owns the live state; decides groups of batches. Not thread-safe: the writer thread only."""
 
-    def __init__(self, store: st.SqliteStore, clock: Clock, last_timestamp: int) -> None:
+    def __init__(self, store: st.Store, clock: Clock, last_timestamp: int) -> None:
         self.store = store
         self.clock = clock
         self.accounts: dict[int, AccountState] = {}

@@ -117,7 +117,7 @@ class Ledger:
 
     def __init__(
         self,
-        store: st.SqliteStore,
+        store: st.Store,
         clock: Clock,
         *,
         group_wait_ms: float = 0.0,

@@ -63,7 +63,7 @@ class _Checkpoint:
         self.as_of = [0, 0, 0, 0]  # debits_pending, debits_posted, credits_pending, credits_posted
 
 
-def recover(store: st.SqliteStore) -> Recovered:
+def recover(store: st.Store) -> Recovered:
     """Replay the log into live state; raise CorruptStoreError on the first inconsistency."""
     accounts: dict[int, AccountState] = {}
     checkpoints: dict[int, _Checkpoint] = {}
