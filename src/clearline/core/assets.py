@@ -80,7 +80,7 @@ def asset(spec: str) -> Asset:
                 code="invalid_asset",
             )
         return Asset(code, currency.exponent, currency.number, True)
-    if not scale_text.isdigit() or not 0 <= int(scale_text) <= SCALE_MAX:
+    if not (scale_text.isascii() and scale_text.isdigit()) or not 0 <= int(scale_text) <= SCALE_MAX:
         raise InvalidInput(
             f"invalid asset {spec!r}: the scale after '/' must be a whole number 0..{SCALE_MAX}",
             code="invalid_asset",

@@ -15,12 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 from clearline.core.assets import Asset, asset
 from clearline.core.errors import AssetMismatch, InvalidInput
 
-_DECIMAL_TEXT = re.compile(r"^([+-]?)(\d+)(?:\.(\d+))?$")
+_DECIMAL_TEXT = re.compile(r"^([+-]?)([0-9]+)(?:\.([0-9]+))?$")
+"""ASCII digits only: an amount is never read from another script's digits by accident."""
 
 
 def _require_int(value: object, what: str) -> int:
@@ -91,13 +92,18 @@ class Money:
         if not isinstance(value, Decimal):
             raise TypeError(f"from_decimal takes a Decimal, not {type(value).__name__}")
         target = _as_asset(asset_spec)
-        quantum = Decimal(1).scaleb(-target.scale)
-        units = value.quantize(quantum, rounding=rounding).scaleb(target.scale)
+        if not value.is_finite():
+            raise InvalidInput(f"amount {value} is not a finite number", code="invalid_amount")
+        digits = max(len(value.as_tuple().digits) + target.scale + 2, 28)
+        with localcontext(Context(prec=digits)):
+            quantum = Decimal(1).scaleb(-target.scale)
+            units = value.quantize(quantum, rounding=rounding).scaleb(target.scale)
         return cls(int(units), target)
 
     def to_decimal(self) -> Decimal:
         """The exact decimal value in major units."""
-        return Decimal(self.units).scaleb(-self.asset.scale)
+        # From the text, not `scaleb`: arithmetic rounds to the context's 28 digits.
+        return Decimal(self.format())
 
     def format(self) -> str:
         """The exact decimal text at the asset's scale: `12.34`, `-0.05`, `1000` (JPY)."""

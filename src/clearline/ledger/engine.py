@@ -237,6 +237,10 @@ class Engine:
             pending.resolved_timestamp = 0
         self.expired = []
         self.next_timestamp = self.group_start_timestamp
+        for pending in self.resolved:  # finished holds loaded from the store for this attempt
+            if pending.status != st.PENDING_STATUS_PENDING:
+                self.pendings.pop(pending.id, None)
+        self.resolved = []
         self.heap_rebuild()
 
     def heap_rebuild(self) -> None:
@@ -629,10 +633,9 @@ class Engine:
             return TR.PENDING_TRANSFER_ALREADY_VOIDED, 0
         if status == st.PENDING_STATUS_EXPIRED:
             return TR.PENDING_TRANSFER_EXPIRED, 0
-        if post and debit.debits_posted + amount > AMOUNT_MAX:
-            return TR.OVERFLOWS_DEBITS_POSTED, 0
-        if post and credit.credits_posted + amount > AMOUNT_MAX:
-            return TR.OVERFLOWS_CREDITS_POSTED, 0
+        # Creating the hold bounded pending + posted by AMOUNT_MAX, so posting cannot overflow.
+        assert debit.debits_posted + amount <= AMOUNT_MAX, "a hold was admitted past AMOUNT_MAX"
+        assert credit.credits_posted + amount <= AMOUNT_MAX, "a hold was admitted past AMOUNT_MAX"
         debit.debits_pending -= pending.amount
         credit.credits_pending -= pending.amount
         self.resolved.append(pending)
