@@ -52,11 +52,34 @@ def version() -> None:
     typer.echo(__version__)
 
 
+@app.command()
+def demo(
+    ctx: typer.Context,
+    payments: Annotated[int, typer.Option(help="Payments in the burst.", min=1)] = 200_000,
+    wallets: Annotated[int, typer.Option(help="Wallets per asset.", min=2)] = 2_000,
+    batch: Annotated[int, typer.Option(help="Transfers per call.", min=1, max=8190)] = 8190,
+    seed: Annotated[int, typer.Option(help="Random seed of the demo traffic.")] = 2026,
+) -> None:
+    """Exercise the platform on the data directory and show what happens (what `make run` runs)."""
+    from rich.console import Console
+
+    from clearline.demo import DemoOptions, run_demo
+
+    run_demo(
+        data_dir_from(ctx),
+        DemoOptions(wallets=wallets, payments=payments, batch=batch, seed=seed),
+        Console(),
+    )
+
+
 def _register_rooms() -> None:
     from clearline.ledger import cli as ledger_cli
 
     ledger_cli.register(app)
     # Other rooms register their commands here, one line each.
+    from clearline.sim import cli as sim_cli
+
+    sim_cli.register(app)
 
 
 def main() -> None:
