@@ -8,7 +8,7 @@ ledger.create_transfers([Transfer(id=100, debit_account_id=1, credit_account_id=
 """
 
 from clearline.ledger.events import CommitHook, LedgerEvent, LedgerEventKind
-from clearline.ledger.ledger import BatchTooLarge, Ledger, LedgerClosed
+from clearline.ledger.ledger import BatchTooLarge, Ledger, LedgerBroken, LedgerClosed
 from clearline.ledger.results import CreateAccountResult, CreateTransferResult, EventResult
 from clearline.ledger.store import StoreError
 from clearline.ledger.types import (
@@ -38,6 +38,7 @@ __all__ = [
     "CreateTransferResult",
     "EventResult",
     "Ledger",
+    "LedgerBroken",
     "LedgerClosed",
     "LedgerEvent",
     "LedgerEventKind",

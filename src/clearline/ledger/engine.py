@@ -486,6 +486,11 @@ class Engine:
             found = self.existing.get(transfer_id)
             if found is not None:
                 return _transfer_exists(event, found), found[R_TIMESTAMP]
+        elif transfer_id in self.pendings:
+            # A replay of a pending transfer: deciding it as new would replace the live hold in
+            # `pendings` (and undoing it would drop the hold). Refused here, so the caller decides
+            # the group again with the store checked, which answers `exists…`.
+            return TR.EXISTS, 0
         if flags & (T_POST | T_VOID):
             return self._post_or_void(event, timestamp)
         debit_id = event.debit_account_id

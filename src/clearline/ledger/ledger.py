@@ -74,6 +74,12 @@ class LedgerClosed(InvalidInput):
     code = "ledger_closed"
 
 
+class LedgerBroken(InvariantViolation):
+    """The writer met an unexpected error; the ledger refuses further calls until reopened."""
+
+    code = "ledger_broken"
+
+
 @dataclass
 class _Request:
     kind: str  # "accounts" | "transfers" | "call" | "stop"
@@ -143,6 +149,7 @@ class Ledger:
         self._engine.flush = self._insert_in_background
         self._queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
         self._held: _Request | None = None
+        self._broken: LedgerBroken | None = None
         self._closed = False
         self._close_lock = threading.Lock()
         self._writer = threading.Thread(
@@ -270,7 +277,10 @@ class Ledger:
         self._writer.join()
         self._inserter.shutdown()
         try:
-            self._checkpoint()
+            if self._broken is None:  # a broken writer's live state is not checkpointed
+                self._checkpoint()
+            else:
+                self._store.rollback()
         finally:
             self._store.close()
 
@@ -279,7 +289,11 @@ class Ledger:
     def _submit(self, request: _Request) -> Future[Any]:
         if self._closed:
             raise LedgerClosed("the ledger is closed; open it again")
+        if self._broken is not None:
+            raise self._broken
         self._queue.put(request)
+        if self._broken is not None and not self._writer.is_alive():
+            self._break(self._broken, [])  # the writer died between the check and the put
         return request.future
 
     def _read(self, call: Callable[[], T]) -> T:
@@ -304,15 +318,43 @@ class Ledger:
                     return _Request("transfers", [])
 
     def _run(self) -> None:
+        group: list[_Request] = []
+        try:
+            while True:
+                request = self._next()
+                if request.kind == "stop":
+                    request.future.set_result(None)
+                    return
+                group = [request]
+                if request.kind == "call":
+                    self._run_call(request)
+                    continue
+                group = self._gather(request)
+                self._commit(group)
+                group = []
+        except BaseException as error:  # a bug: the live state can no longer be trusted
+            self._break(error, group)
+
+    def _break(self, error: BaseException, group: list[_Request]) -> None:
+        """Fail the group in flight and everything queued, and refuse every later call."""
+        self._broken = LedgerBroken(
+            f"the ledger's writer stopped on an unexpected error ({error!r}); nothing after the "
+            "last acknowledged commit was written; close and reopen the ledger"
+        )
+        self._broken.__cause__ = error
+        waiting = [*group, *([self._held] if self._held else [])]
+        self._held = None
         while True:
-            request = self._next()
-            if request.kind == "stop":
-                request.future.set_result(None)
-                return
-            if request.kind == "call":
-                self._run_call(request)
-                continue
-            self._commit(self._gather(request))
+            try:
+                waiting.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        for request in waiting:
+            if not request.future.done():
+                if request.kind == "stop":
+                    request.future.set_result(None)
+                else:
+                    request.future.set_exception(self._broken)
 
     def _run_call(self, request: _Request) -> None:
         assert request.call is not None
