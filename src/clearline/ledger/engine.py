@@ -15,7 +15,7 @@ Guarantees:
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from clearline.core.clock import NANOSECONDS_PER_SECOND, Clock
@@ -36,9 +36,6 @@ from clearline.ledger.types import (
     Transfer,
     TransferFlags,
 )
-
-FLUSH_ROWS = 1024
-"""Transfer rows handed to the store while the rest of the group is still being decided."""
 
 ACCOUNT_MARK_INTERVAL = 32
 """Every 32nd transfer of an account is indexed, bounding a range query's walk."""
@@ -197,8 +194,6 @@ class Engine:
         self.dirty: set[AccountState] = set()  # changed by expiry since the last checkpoint
         self.refused_ids: list[int] = []  # fast path: refused ids that may be replays
         self.out = Output()
-        self.flush: Callable[[list[bytes]], None] | None = None
-        self.flushed = 0
 
     # -- group lifecycle ----------------------------------------------------------------------
 
@@ -212,7 +207,6 @@ class Engine:
         self.refused_ids = []
         self.in_chain = False
         self.out = Output()
-        self.flushed = 0
         self.group_start_timestamp = self.next_timestamp
         now = self.clock.now_ns()
         if now > self.next_timestamp:
@@ -281,14 +275,6 @@ class Engine:
         for account_row in reversed(out.accounts[accounts_from:]):
             del accounts[int.from_bytes(account_row[1], "big")]
 
-    def flush_rows(self, at_least: int = 1) -> None:
-        """Hand the decided transfer rows not yet handed over to `flush` (never inside a chain)."""
-        transfers = self.out.transfers
-        if self.flush is not None and len(transfers) - self.flushed >= at_least:
-            rows = transfers[self.flushed :]
-            self.flushed = len(transfers)
-            self.flush(rows)
-
     # -- batches and chains -------------------------------------------------------------------
 
     def run_accounts(self, events: Sequence[Account]) -> list[EventResult]:
@@ -305,11 +291,67 @@ class Engine:
         if self.check_store:
             self._prefetch_transfers(events)
             return self._run_batch(events, self._create_transfer, TR)
-        results = self._run_batch(events, self._create_transfer, TR)
+        if any(event.flags & LINKED for event in events):
+            results = self._run_batch(events, self._create_transfer, TR)
+        else:
+            results = self._run_unlinked_transfers(events)
         ok = TR.OK
         refused = [events[result[0]].id for result in results if result[1] is not ok]
         if refused:
             self.refused_ids.extend(refused)
+        return results
+
+    def _run_unlinked_transfers(self, events: Sequence[Transfer]) -> list[EventResult]:
+        """`_run_batch` for a batch without chains, with a fast lane for plain transfers.
+
+        The fast lane only recognises a plain transfer (no flags) that passes every rule — the
+        conjunction below mirrors `_create_transfer`'s checks — and applies it in line. Anything
+        else, including every refusal, goes through `_create_transfer`, so result codes are decided
+        in one place only.
+        """
+        accounts, pendings, create = self.accounts, self.pendings, self._create_transfer
+        results: list[EventResult] = []
+        append = results.append
+        new_result = tuple.__new__
+        ok = TR.OK
+        for index, event in enumerate(events):
+            timestamp = self.next_timestamp
+            debit = accounts.get(event.debit_account_id)
+            credit = accounts.get(event.credit_account_id)
+            amount = event.amount
+            if (
+                event.flags == 0
+                and debit is not None
+                and credit is not None
+                and debit is not credit
+                and 0 < event.id < U128_MAX
+                and event.id not in pendings
+                and amount
+                and event.code
+                and not (event.timestamp or event.pending_id or event.timeout)
+                and debit.asset == credit.asset
+                and not (debit.closed or credit.closed)
+                and debit.debits_pending + debit.debits_posted + amount <= AMOUNT_MAX
+                and credit.credits_pending + credit.credits_posted + amount <= AMOUNT_MAX
+                and not (
+                    debit.flags & A_DMNEC
+                    and debit.debits_pending + debit.debits_posted + amount > debit.credits_posted
+                )
+                and not (
+                    credit.flags & A_CMNED
+                    and credit.credits_pending + credit.credits_posted + amount
+                    > credit.debits_posted
+                )
+            ):
+                debit.debits_posted += amount
+                credit.credits_posted += amount
+                self._record(event, timestamp, debit, credit, amount, 0)
+                code, stored_timestamp = ok, timestamp
+            else:
+                code, stored_timestamp = create(event, timestamp)
+            if code is ok:
+                self.next_timestamp = timestamp + 1
+            append(new_result(EventResult, (index, code, stored_timestamp)))
         return results
 
     def known_among(self, transfer_ids: Sequence[int]) -> bool:
@@ -317,7 +359,7 @@ class Engine:
         wanted = {transfer_id.to_bytes(16, "big") for transfer_id in transfer_ids}
         if self.store.transfers_by_id(list(wanted)):
             return True
-        return any(row[8:24] in wanted for row in self.out.transfers[self.flushed :])
+        return any(row[8:24] in wanted for row in self.out.transfers)
 
     def _run_batch(self, events: Sequence[Any], create: Any, codes: Any) -> list[EventResult]:
         ok, exists = codes.OK, codes.EXISTS
@@ -335,8 +377,6 @@ class Engine:
                     self.next_timestamp = timestamp + 1
                 append(new_result(EventResult, (index, code, stored_timestamp)))
                 index += 1
-                if not index & 255 and self.flush is not None:
-                    self.flush_rows(FLUSH_ROWS)
                 continue
             end = index
             while end < count and events[end].flags & LINKED:

@@ -15,13 +15,12 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -109,6 +108,8 @@ def _check_batch(batch: Any, record_type: type, what: str) -> list[Any]:
             f"{what}: {len(batch)} events exceed the limit of {BATCH_EVENTS_MAX} per batch; "
             f"split the batch"
         )
+    if set(map(type, batch)) <= {record_type}:  # one C-level pass for the common case
+        return list(batch)
     wrong = [index for index, item in enumerate(batch) if type(item) is not record_type]
     if wrong:
         raise TypeError(
@@ -144,9 +145,6 @@ class Ledger:
         self.transfer_count_at_open = recovered.transfer_count
         self.stats = LedgerStats()
         self._commits_since_checkpoint = 0
-        self._inserter = ThreadPoolExecutor(1, thread_name_prefix="clearline-ledger-insert")
-        self._insert_pending: Future[None] | None = None
-        self._engine.flush = self._insert_in_background
         self._queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
         self._held: _Request | None = None
         self._broken: LedgerBroken | None = None
@@ -275,7 +273,6 @@ class Ledger:
         stop = _Request("stop")
         self._queue.put(stop)
         self._writer.join()
-        self._inserter.shutdown()
         try:
             if self._broken is None:  # a broken writer's live state is not checkpointed
                 self._checkpoint()
@@ -392,17 +389,16 @@ class Ledger:
         for check_store in (False, True):
             engine.begin_group(check_store)
             try:
-                store.begin()
                 results = [
                     engine.run_accounts(r.events)
                     if r.kind == "accounts"
                     else engine.run_transfers(r.events)
                     for r in group
                 ]
-                self._insert_wait()
                 if engine.refused_ids and engine.known_among(engine.refused_ids):
                     raise _Recheck
-                self._store.insert_transfers(engine.out.transfers[engine.flushed :])
+                store.begin()
+                store.insert_transfers(engine.out.transfers)
                 self._write(engine)
                 store.commit()
             except (sqlite3.IntegrityError, _Recheck) as error:
@@ -422,24 +418,8 @@ class Ledger:
                 request.future.set_result(request_results)
             return
 
-    def _insert_in_background(self, rows: list[bytes]) -> None:
-        """Insert decided transfer rows on the inserter thread while the engine decides on.
-
-        SQLite runs the single INSERT statement without holding the GIL, so the insert and the
-        engine's Python work use both cores. At most one insert is in flight.
-        """
-        self._insert_wait()
-        self._insert_pending = self._inserter.submit(self._store.insert_transfers, rows)
-
-    def _insert_wait(self) -> None:
-        pending, self._insert_pending = self._insert_pending, None
-        if pending is not None:
-            pending.result()
-
     def _abandon(self) -> None:
         """Roll the group back in the database and in memory."""
-        with contextlib.suppress(BaseException):  # abandoned anyway; the rollback undoes it
-            self._insert_wait()
         self._store.rollback()
         self._engine.rollback_group()
 

@@ -128,9 +128,8 @@ class Store(Protocol):
     """What the engine and `Ledger` need from a store; SQL and dialect details stay behind it.
 
     Writes happen only inside `begin()` … `commit()` on the writer thread. `insert_transfers`
-    takes packed `TRANSFER_ROW`s (ascending timestamps) and may be called from a helper thread
-    while the writer decides further rows; it raises `sqlite3.IntegrityError` (or the store's
-    equivalent, mapped to it) when an id is already stored.
+    takes packed `TRANSFER_ROW`s (ascending timestamps) and raises `sqlite3.IntegrityError` (or
+    the store's equivalent, mapped to it) when an id is already stored.
     """
 
     def begin(self) -> None: ...
