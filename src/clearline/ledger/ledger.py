@@ -28,19 +28,12 @@ from typing import Any, TypeVar
 from clearline.core.clock import Clock, SystemClock
 from clearline.core.errors import InvalidInput, InvariantViolation
 from clearline.ledger import store as st
-from clearline.ledger.engine import (
-    R_DEBIT,
-    Engine,
-    TransferRecord,
-    account_from_state,
-    decode_body,
-    record_to_transfer,
-)
+from clearline.ledger.engine import Engine
 from clearline.ledger.events import CommitHook
+from clearline.ledger.queries import Queries
 from clearline.ledger.results import EventResult
 from clearline.ledger.types import (
     BATCH_EVENTS_MAX,
-    TIMESTAMP_MAX,
     U128_MAX,
     Account,
     AccountBalance,
@@ -143,6 +136,7 @@ class Ledger:
         self._engine.heap_rebuild()
         self._engine.emit_events = bool(self._hooks)
         self.transfer_count_at_open = recovered.transfer_count
+        self._queries = Queries(self._engine, store)
         self.stats = LedgerStats()
         self._commits_since_checkpoint = 0
         self._queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
@@ -216,12 +210,12 @@ class Ledger:
     def lookup_accounts(self, ids: Sequence[int]) -> list[Account]:
         """The accounts found among `ids`, in the order asked, with live balances."""
         wanted = [check_uint(account_id, U128_MAX, "id") for account_id in ids]
-        return self._read(lambda: self._lookup_accounts(wanted))
+        return self._read(lambda: self._queries.lookup_accounts(wanted))
 
     def lookup_transfers(self, ids: Sequence[int]) -> list[Transfer]:
         """The transfers found among `ids`, in the order asked."""
         wanted = [check_uint(transfer_id, U128_MAX, "id") for transfer_id in ids]
-        return self._read(lambda: self._lookup_transfers(wanted))
+        return self._read(lambda: self._queries.lookup_transfers(wanted))
 
     def get_account_transfers(
         self, account_id: int | AccountFilter, **options: Any
@@ -232,7 +226,7 @@ class Ledger:
             if isinstance(account_id, AccountFilter)
             else AccountFilter(account_id, **options)
         )
-        return self._read(lambda: self._account_transfers(query))
+        return self._read(lambda: self._queries.account_transfers(query))
 
     def get_account_balances(
         self, account_id: int | AccountFilter, **options: Any
@@ -243,7 +237,7 @@ class Ledger:
             if isinstance(account_id, AccountFilter)
             else AccountFilter(account_id, **options)
         )
-        return self._read(lambda: self._account_balances(query))
+        return self._read(lambda: self._queries.account_balances(query))
 
     def balance_at(self, account_id: int, timestamp: int) -> AccountBalance | None:
         """The balances of a `history` account as of `timestamp` (None before its first change)."""
@@ -254,11 +248,11 @@ class Ledger:
 
     def query_accounts(self, query: QueryFilter) -> list[Account]:
         """Accounts whose user_data fields (and code, when given) match, oldest first."""
-        return self._read(lambda: self._query_accounts(query))
+        return self._read(lambda: self._queries.query_accounts(query))
 
     def query_transfers(self, query: QueryFilter) -> list[Transfer]:
         """Transfers whose user_data fields (and code, when given) match, oldest first."""
-        return self._read(lambda: self._query_transfers(query))
+        return self._read(lambda: self._queries.query_transfers(query))
 
     def counts(self) -> dict[str, int]:
         """Row counts of the store's tables."""
@@ -491,168 +485,3 @@ class Ledger:
         engine.dirty = set()
         for account in changed:
             account.checkpoint_count = account.transfer_count
-
-    # -- read implementations (writer thread) -----------------------------------------------------
-
-    def _lookup_accounts(self, ids: list[int]) -> list[Account]:
-        accounts = self._engine.accounts
-        return [account_from_state(accounts[i]) for i in ids if i in accounts]
-
-    def _lookup_transfers(self, ids: list[int]) -> list[Transfer]:
-        rows = self._store.transfers_by_id([i.to_bytes(16, "big") for i in ids])
-        found = {
-            int.from_bytes(id_blob, "big"): record_to_transfer(
-                decode_body(ts, body)[0], int.from_bytes(id_blob, "big")
-            )
-            for ts, id_blob, body in rows
-        }
-        return [found[i] for i in ids if i in found]
-
-    def _step(self, account_id: int, timestamp: int) -> tuple[Transfer, int]:
-        row = self._store.transfer_at(timestamp)
-        assert row is not None, f"account {account_id}'s transfer list points at a missing transfer"
-        record, debit_previous, credit_previous = decode_body(row[0], row[2])
-        previous = debit_previous if record[R_DEBIT] == account_id else credit_previous
-        return record_to_transfer(record, int.from_bytes(row[1], "big")), previous
-
-    def _account_transfers(self, query: AccountFilter) -> list[Transfer]:
-        account = self._engine.accounts.get(query.account_id)
-        if (
-            account is None
-            or not account.last_transfer_timestamp
-            or not (query.debits or query.credits)
-        ):
-            return []
-        low = query.timestamp_min
-        high = query.timestamp_max or TIMESTAMP_MAX
-
-        def wanted(transfer: Transfer) -> bool:
-            if transfer.timestamp > high:
-                return False
-            debit = transfer.debit_account_id == account.id
-            return (query.debits and debit) or (query.credits and not debit)
-
-        if query.reversed:
-            start = (
-                self._store.mark_at_or_after(account.timestamp, high)
-                or account.last_transfer_timestamp
-            )
-            found: list[Transfer] = []
-            timestamp = start
-            while timestamp and timestamp >= low and len(found) < query.limit:
-                transfer, timestamp = self._step(account.id, timestamp)
-                if wanted(transfer):
-                    found.append(transfer)
-            return found
-        return self._account_transfers_forward(
-            account.id,
-            account.timestamp,
-            account.last_transfer_timestamp,
-            low,
-            high,
-            query.limit,
-            wanted,
-        )
-
-    def _account_transfers_forward(
-        self,
-        account_id: int,
-        account_timestamp: int,
-        last: int,
-        low: int,
-        high: int,
-        limit: int,
-        wanted: Callable[[Transfer], bool],
-    ) -> list[Transfer]:
-        found: list[Transfer] = []
-        boundary_before = 0
-        marks = self._store.marks_from(account_timestamp, low)
-        for boundary in _then(marks, last):
-            if boundary <= boundary_before:
-                continue
-            segment: list[Transfer] = []
-            timestamp = boundary
-            while timestamp and timestamp >= low and timestamp > boundary_before:
-                transfer, timestamp = self._step(account_id, timestamp)
-                if wanted(transfer):
-                    segment.append(transfer)
-            found.extend(reversed(segment))
-            if len(found) >= limit or boundary >= high:
-                break
-            boundary_before = boundary
-        return found[:limit]
-
-    def _account_balances(self, query: AccountFilter) -> list[AccountBalance]:
-        account = self._engine.accounts.get(query.account_id)
-        if account is None or not account.flags & 8:
-            return []
-        rows = self._store.history(
-            account.timestamp,
-            query.timestamp_min,
-            query.timestamp_max or TIMESTAMP_MAX,
-            query.limit,
-            query.reversed,
-        )
-        return [AccountBalance(*row) for row in rows]
-
-    def _query_accounts(self, query: QueryFilter) -> list[Account]:
-        column, value = _query_key_account(query)
-        accounts = self._engine.accounts
-        matches = []
-        for row in self._store.accounts_by_user_data(column, value, TIMESTAMP_MAX):
-            state = accounts[int.from_bytes(row[1], "big")]
-            if _matches(
-                query, state.user_data_128, state.user_data_64, state.user_data_32, state.code
-            ):
-                matches.append(account_from_state(state))
-                if len(matches) >= query.limit:
-                    break
-        return matches
-
-    def _query_transfers(self, query: QueryFilter) -> list[Transfer]:
-        kind, key = _query_key_transfer(query)
-        matches: list[Transfer] = []
-        timestamps = self._store.ref_timestamps(kind, key, TIMESTAMP_MAX)
-        for row in self._store.transfers_at(timestamps):
-            record: TransferRecord = decode_body(row[0], row[2])[0]
-            transfer = record_to_transfer(record, int.from_bytes(row[1], "big"))
-            if _matches(
-                query,
-                transfer.user_data_128,
-                transfer.user_data_64,
-                transfer.user_data_32,
-                transfer.code,
-            ):
-                matches.append(transfer)
-        matches.sort(key=lambda transfer: transfer.timestamp)
-        return matches[: query.limit]
-
-
-def _then(iterator: Iterable[int], last: int) -> Iterable[int]:
-    yield from iterator
-    yield last
-
-
-def _matches(query: QueryFilter, ud128: int, ud64: int, ud32: int, code: int) -> bool:
-    return (
-        (not query.user_data_128 or ud128 == query.user_data_128)
-        and (not query.user_data_64 or ud64 == query.user_data_64)
-        and (not query.user_data_32 or ud32 == query.user_data_32)
-        and (not query.code or code == query.code)
-    )
-
-
-def _query_key_account(query: QueryFilter) -> tuple[str, bytes | int]:
-    if query.user_data_128:
-        return "user_data_128", query.user_data_128.to_bytes(16, "big")
-    if query.user_data_64:
-        return "user_data_64", st.signed64(query.user_data_64)
-    return "user_data_32", query.user_data_32
-
-
-def _query_key_transfer(query: QueryFilter) -> tuple[int, bytes]:
-    if query.user_data_128:
-        return st.REF_USER_DATA_128, query.user_data_128.to_bytes(16, "big")
-    if query.user_data_64:
-        return st.REF_USER_DATA_64, query.user_data_64.to_bytes(8, "big")
-    return st.REF_USER_DATA_32, query.user_data_32.to_bytes(4, "big")

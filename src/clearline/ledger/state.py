@@ -7,9 +7,11 @@ hot path keeps no per-change journal. Nothing here touches the disk.
 
 from __future__ import annotations
 
-from clearline.ledger.types import AccountFlags
+from clearline.ledger.types import AccountFlags, TransferFlags
 
 CLOSED = int(AccountFlags.CLOSED)
+CLOSE_DEBIT = int(TransferFlags.CLOSING_DEBIT)
+CLOSE_CREDIT = int(TransferFlags.CLOSING_CREDIT)
 
 
 class AccountState:
@@ -72,29 +74,6 @@ class AccountState:
         self.closing_count += delta
         self.closed = bool(self.flags & CLOSED) or self.closing_count > 0
 
-    def snapshot(self) -> tuple[int, int, int, int, int, int, int]:
-        return (
-            self.debits_pending,
-            self.debits_posted,
-            self.credits_pending,
-            self.credits_posted,
-            self.last_transfer_timestamp,
-            self.transfer_count,
-            self.closing_count,
-        )
-
-    def restore(self, saved: tuple[int, int, int, int, int, int, int]) -> None:
-        (
-            self.debits_pending,
-            self.debits_posted,
-            self.credits_pending,
-            self.credits_posted,
-            self.last_transfer_timestamp,
-            self.transfer_count,
-            self.closing_count,
-        ) = saved
-        self.closed = bool(self.flags & CLOSED) or self.closing_count > 0
-
 
 class PendingState:
     """A pending transfer and its two-phase status (see store.PENDING_STATUS_*)."""
@@ -135,3 +114,25 @@ class PendingState:
         self.expires_at = expires_at
         self.status = status
         self.resolved_timestamp = resolved_timestamp
+
+
+PENDING_STATUS_POSTED = 2  # the value of store.PENDING_STATUS_POSTED (state imports no store)
+
+
+def unrelease(pending: PendingState) -> None:
+    """Undo the release of a pending transfer's hold (and the reopening its void did)."""
+    pending.debit.debits_pending += pending.amount
+    pending.credit.credits_pending += pending.amount
+    if pending.status != PENDING_STATUS_POSTED:
+        if pending.flags & CLOSE_DEBIT:
+            pending.debit.add_closing(1)
+        if pending.flags & CLOSE_CREDIT:
+            pending.credit.add_closing(1)
+
+
+def reopen(pending: PendingState) -> None:
+    """A voided or expired closing transfer reopens the account it closed."""
+    if pending.flags & CLOSE_DEBIT:
+        pending.debit.add_closing(-1)
+    if pending.flags & CLOSE_CREDIT:
+        pending.credit.add_closing(-1)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from clearline.core.errors import InvariantViolation
 from clearline.ledger import store as st
-from clearline.ledger.engine import (
+from clearline.ledger.records import (
     A_CMNED,
     A_DMNEC,
     R_AMOUNT,
