@@ -80,6 +80,9 @@ def _register_rooms() -> None:
     from clearline.sim import cli as sim_cli
 
     sim_cli.register(app)
+    from clearline.risk import cli as risk_cli
+
+    risk_cli.register(app)
 
 
 def main() -> None:

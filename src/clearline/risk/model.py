@@ -1,0 +1,178 @@
+"""The fraud model: a deterministic LightGBM binary classifier on a strictly time-ordered split.
+
+Guarantees:
+- Time-ordered split: every training row is earlier than every validation row, which is earlier
+  than every test row (cut at timestamps, so equal timestamps never straddle a boundary).
+- Deterministic: fixed seed, `deterministic=True`, `force_row_wise`, a fixed thread count; the same
+  data and `TrainConfig` give the same version and bit-identical scores (tested).
+- Class imbalance is handled by weighting positives (`scale_pos_weight`, capped).
+- Thresholds are chosen on the validation slice for an alert budget (a share of payments sent to
+  review, and a smaller one declined), never on the test slice.
+- `version_` is a SHA-256 over the parameters, the feature list and the training-data fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from clearline.core.errors import ClearlineError
+
+POSITIVE_WEIGHT_MAX = 2.0
+"""A weight of 50 (the raw imbalance) collapsed validation PR-AUC below 0.1 in a trial run."""
+
+
+class MissingRuntime(ClearlineError, RuntimeError):
+    """A system library the model needs is not installed."""
+
+    code = "openmp_runtime_missing"
+
+
+def lightgbm() -> Any:
+    """The `lightgbm` module, or a typed error saying to install the OpenMP runtime."""
+    try:
+        import lightgbm as module
+    except OSError as error:  # libgomp.so.1 missing
+        raise MissingRuntime(
+            f"LightGBM could not load the OpenMP runtime ({error}); install libgomp1 "
+            "(apt-get install libgomp1) and try again"
+        ) from error
+    return module
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """How a model is trained. Budgets are shares of validation payments alerted or declined."""
+
+    seed: int = 7
+    num_threads: int = 2
+    learning_rate: float = 0.05
+    num_leaves: int = 15
+    min_data_in_leaf: int = 100
+    num_boost_round: int = 300
+    feature_fraction: float = 0.9
+    review_budget: float = 0.005
+    decline_budget: float = 0.0005
+    train_share: float = 0.6
+    validation_share: float = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSplit:
+    """Row indexes of the three slices, each in time order."""
+
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+
+
+def time_split(timestamps_ns: np.ndarray, config: TrainConfig) -> TimeSplit:
+    """Cut at the timestamps at the configured shares; ties stay on the earlier side."""
+    order = np.argsort(timestamps_ns, kind="stable")
+    ordered = timestamps_ns[order]
+    first = ordered[int(len(ordered) * config.train_share)]
+    second = ordered[int(len(ordered) * (config.train_share + config.validation_share))]
+    return TimeSplit(
+        train=order[ordered < first],
+        validation=order[(ordered >= first) & (ordered < second)],
+        test=order[ordered >= second],
+    )
+
+
+def fingerprint(features: np.ndarray, labels: np.ndarray) -> str:
+    """SHA-256 of the training matrix and labels (shape, dtype and bytes)."""
+    digest = hashlib.sha256()
+    for array in (np.ascontiguousarray(features, dtype=np.float64), labels.astype(np.int8)):
+        digest.update(repr((array.shape, str(array.dtype))).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def booster_params(config: TrainConfig, positive_weight: float) -> dict[str, Any]:
+    """LightGBM parameters: every source of nondeterminism pinned."""
+    return {
+        "objective": "binary",
+        "learning_rate": config.learning_rate,
+        "num_leaves": config.num_leaves,
+        "min_data_in_leaf": config.min_data_in_leaf,
+        "feature_fraction": config.feature_fraction,
+        "scale_pos_weight": positive_weight,
+        "seed": config.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "num_threads": config.num_threads,
+        "verbosity": -1,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class RiskModel:
+    """A trained model with its thresholds and identity (learned state ends in `_`)."""
+
+    booster_: Any
+    feature_names: tuple[str, ...]
+    categorical: tuple[str, ...]
+    params: dict[str, Any]
+    review_threshold_: float
+    decline_threshold_: float
+    fingerprint_: str
+    version_: str
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """Fraud probability per row."""
+        return np.asarray(self.booster_.predict(np.atleast_2d(features)), dtype=np.float64)
+
+    def contributions(self, features: np.ndarray) -> np.ndarray:
+        """Per-row, per-feature contributions (log-odds, TreeSHAP); last column is the bias."""
+        return np.asarray(
+            self.booster_.predict(np.atleast_2d(features), pred_contrib=True), dtype=np.float64
+        )
+
+
+def model_version(params: dict[str, Any], names: tuple[str, ...], data_fingerprint: str) -> str:
+    """Hash of parameters, feature list and training-data fingerprint."""
+    document = json.dumps(
+        {"params": params, "features": list(names), "data": data_fingerprint}, sort_keys=True
+    )
+    return hashlib.sha256(document.encode()).hexdigest()[:16]
+
+
+def budget_threshold(scores: np.ndarray, budget: float) -> float:
+    """The score above which about `budget` of these (validation) payments fall."""
+    return float(np.quantile(scores, 1.0 - budget, method="higher"))
+
+
+def fit(
+    features: np.ndarray,
+    labels: np.ndarray,
+    split: TimeSplit,
+    names: tuple[str, ...],
+    categorical: tuple[str, ...] = (),
+    config: TrainConfig | None = None,
+) -> RiskModel:
+    """Train on `split.train`; pick thresholds on `split.validation` (never on `split.test`)."""
+    config = config or TrainConfig()
+    module = lightgbm()
+    train_x, train_y = features[split.train], labels[split.train]
+    positives = max(int(train_y.sum()), 1)
+    weight = min((len(train_y) - positives) / positives, POSITIVE_WEIGHT_MAX)
+    params = booster_params(config, round(weight, 6))
+    common = {"feature_name": list(names), "categorical_feature": list(categorical)}
+    train_set = module.Dataset(train_x, train_y, free_raw_data=False, **common)
+    booster = module.train(params, train_set, num_boost_round=config.num_boost_round)
+    validation_scores = booster.predict(features[split.validation])
+    data_fingerprint = fingerprint(train_x, train_y)
+    return RiskModel(
+        booster_=booster,
+        feature_names=names,
+        categorical=categorical,
+        params={**params, "train_config": asdict(config)},
+        review_threshold_=budget_threshold(validation_scores, config.review_budget),
+        decline_threshold_=budget_threshold(validation_scores, config.decline_budget),
+        fingerprint_=data_fingerprint,
+        version_=model_version({**params, "train_config": asdict(config)}, names, data_fingerprint),
+    )

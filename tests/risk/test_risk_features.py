@@ -1,0 +1,126 @@
+"""Features: one code path online and offline, point-in-time, bounded, restartable."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clearline.core.errors import InvalidInput
+from clearline.risk.features import (
+    FEATURE_INDEX,
+    FEATURE_NAMES,
+    MAX_COUNTERPARTIES,
+    MAX_WINDOW_EVENTS,
+    FeatureContext,
+    FeatureState,
+    PaymentEvent,
+    events_from_table,
+    replay,
+)
+from clearline.risk.world import LabelledWorld
+from clearline.sim import stream_events
+from clearline.sim.config import SimConfig
+
+HOUR_NS = 3_600 * 10**9
+
+
+def _payment_event(sim_event: object) -> PaymentEvent:
+    names = {item.name for item in dataclasses.fields(PaymentEvent)}
+    return PaymentEvent(**{name: getattr(sim_event, name) for name in names})
+
+
+def test_online_stream_equals_offline_replay_with_a_restart(
+    stream_config: SimConfig, stream_world: LabelledWorld, tmp_path: Path
+) -> None:
+    offline = replay(events_from_table(stream_world.transactions), stream_world.context)
+    state = FeatureState(stream_world.context)
+    online = []
+    for index, sim_event in enumerate(stream_events(stream_config)):
+        if index == len(offline) // 2:
+            state.snapshot(tmp_path / "state.pickle")
+            state = FeatureState.restore(tmp_path / "state.pickle")
+        online.append(state.observe(_payment_event(sim_event)))
+    assert len(online) == len(offline) > 1_000
+    assert np.array_equal(np.array(online), offline, equal_nan=True)
+
+
+def test_features_use_nothing_after_the_event(stream_world: LabelledWorld) -> None:
+    table = stream_world.transactions
+    full = replay(events_from_table(table), stream_world.context)
+    cut = len(full) // 3
+    prefix = replay(events_from_table(table.slice(0, cut)), stream_world.context)
+    assert np.array_equal(prefix, full[:cut], equal_nan=True)
+
+
+def _event(at_hours: float, payer: int = 1, payee: int = 2, amount: int = 1_000, **kw: object):
+    base = {
+        "timestamp_ns": int(at_hours * HOUR_NS),
+        "from_account_id": payer,
+        "to_account_id": payee,
+        "amount_paid": amount,
+        "asset_paid": "USD",
+        "amount_received": amount,
+        "asset_received": "USD",
+        "channel": "mobile_app",
+        "payment_type": "p2p",
+        "from_country": "US",
+        "to_country": "US",
+    }
+    return PaymentEvent(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def _value(vector: tuple[float, ...], name: str) -> float:
+    return vector[FEATURE_INDEX[name]]
+
+
+def test_windows_count_and_sum_only_their_span() -> None:
+    state = FeatureState(FeatureContext(usd_per_unit={"USD": 0.01}))
+    state.observe(_event(0.0, amount=500))
+    state.observe(_event(10.0, amount=700))
+    vector = state.observe(_event(10.5, amount=100, payee=3))
+    assert _value(vector, "payer_out_count_1h") == 1
+    assert _value(vector, "payer_out_count_24h") == 2
+    assert _value(vector, "payer_out_sum_usd_24h") == pytest.approx(12.0)
+    assert _value(vector, "first_time_counterparty") == 1
+    later = state.observe(_event(25.0, amount=100))
+    assert _value(later, "payer_out_count_24h") == 2  # the 0 h payment left the 24 h window
+    assert _value(later, "payer_out_count_7d") == 3
+    assert _value(later, "first_time_counterparty") == 0
+    assert _value(later, "payer_fan_out_24h") == 2
+
+
+def test_amount_ratio_device_novelty_and_hour_habit() -> None:
+    state = FeatureState(FeatureContext(usd_per_unit={"USD": 0.01}))
+    for day in range(6):
+        state.observe(_event(24.0 * day + 9, amount=1_000, device_id=7))
+    vector = state.observe(_event(24.0 * 6 + 3, amount=14_000, device_id=99))
+    assert _value(vector, "amount_to_median_30d") == 14
+    assert _value(vector, "new_device") == 1
+    assert _value(vector, "hour_share") == 0
+    assert np.isnan(_value(state.observe(_event(200.0, payer=5)), "amount_to_median_30d"))
+
+
+def test_memory_per_account_is_bounded() -> None:
+    state = FeatureState(FeatureContext(usd_per_unit={"USD": 0.01}))
+    for index in range(2 * MAX_WINDOW_EVENTS):
+        state.observe(_event(index / 10_000, payee=10 + index))
+    account = state.accounts[1]
+    assert all(len(window.events) <= MAX_WINDOW_EVENTS for window in account.outgoing)
+    assert len(account.counterparties) == MAX_COUNTERPARTIES
+    vector = state.observe(_event(1.0, payee=3))
+    assert _value(vector, "payer_out_count_1h") == MAX_WINDOW_EVENTS
+
+
+def test_out_of_order_events_are_refused() -> None:
+    state = FeatureState(FeatureContext())
+    state.observe(_event(2.0))
+    with pytest.raises(InvalidInput) as caught:
+        state.observe(_event(1.0))
+    assert caught.value.code == "event_out_of_order"
+
+
+def test_feature_names_are_unique() -> None:
+    assert len(set(FEATURE_NAMES)) == len(FEATURE_NAMES)
