@@ -83,6 +83,9 @@ def _register_rooms() -> None:
     from clearline.risk import cli as risk_cli
 
     risk_cli.register(app)
+    from clearline.chain import cli as chain_cli
+
+    chain_cli.register(app)
 
 
 def main() -> None:

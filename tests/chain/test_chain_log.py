@@ -3,6 +3,7 @@ read from the database verify at every past size, and an aborted group leaves no
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from clearline.chain import merkle
 from clearline.chain.encoding import decode
-from clearline.chain.log import ChainLog, SealingHook
+from clearline.chain.log import ChainLog, LogNotFound, SealingHook
 from clearline.chain.notes import GENESIS_PREVIOUS, checkpoint_hash, open_note, parse_checkpoint
 from clearline.core.clock import ManualClock
 from clearline.ledger import Account, Ledger, LedgerEvent, Transfer, TransferFlags
@@ -108,5 +109,14 @@ def test_ledger_without_hook_writes_no_chain_tables(tmp_path: Path) -> None:
     ledger = Ledger.open(tmp_path, clock=ManualClock())
     ledger.create_accounts([Account(id=1, asset="USD", code=1)])
     ledger.close()
-    with ChainLog(tmp_path) as log, pytest.raises(Exception, match="no such table"):
-        log.size()
+    with pytest.raises(LogNotFound, match="never sealed") as refused:
+        ChainLog(tmp_path)
+    assert refused.value.code == "log_not_found"
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    assert not {name for name in tables if name.startswith("chain_")}
+
+
+def test_chain_log_refuses_a_directory_without_a_ledger(tmp_path: Path) -> None:
+    with pytest.raises(LogNotFound, match="holds no ledger"):
+        ChainLog(tmp_path)

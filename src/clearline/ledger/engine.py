@@ -84,6 +84,7 @@ class Engine(TwoPhase):
         self.last_timestamp = last_timestamp
         self.next_timestamp = last_timestamp + 1
         self.emit_events = False
+        self.emit_transfer_events = False  # False with only raw hooks: they read out.transfers
         self.check_store = False
         self.created: dict[int, int] = {}  # transfer id -> its row's position in out.transfers
         self.existing: dict[int, TransferRecord] = {}
@@ -557,7 +558,7 @@ class Engine(TwoPhase):
             out.history.append(history_row(debit, timestamp))
         if credit.flags & A_HISTORY:
             out.history.append(history_row(credit, timestamp))
-        if self.emit_events:
+        if self.emit_transfer_events:
             record = decode_row(transfers[-1])[2]
             out.events.append(
                 LedgerEvent(

@@ -44,3 +44,9 @@ class HookTransaction(Protocol):
 CommitHook = Callable[[HookTransaction, Sequence[LedgerEvent]], None]
 """Called with the transaction and the group's events, before the commit. Raising aborts the group:
 its callers get the error and nothing of it is written."""
+
+RowsHook = Callable[[HookTransaction, Sequence[bytes], Sequence[LedgerEvent]], None]
+"""The fast form of a commit hook (`Ledger.open(…, raw_hooks=[…])`): called with the transaction,
+the group's created transfers as the packed rows the store writes (`store.TRANSFER_ROW`, ascending
+timestamps), and the group's other events (accounts created, pending transfers expired), so the
+ledger builds no `LedgerEvent` per transfer. Same contract as `CommitHook` otherwise."""

@@ -29,7 +29,7 @@ from clearline.core.clock import Clock, SystemClock
 from clearline.core.errors import InvalidInput, InvariantViolation
 from clearline.ledger import store as st
 from clearline.ledger.engine import Engine
-from clearline.ledger.events import CommitHook
+from clearline.ledger.events import CommitHook, LedgerEventKind, RowsHook
 from clearline.ledger.queries import Queries
 from clearline.ledger.results import EventResult
 from clearline.ledger.types import (
@@ -122,6 +122,7 @@ class Ledger:
         *,
         group_wait_ms: float = 0.0,
         hooks: Iterable[CommitHook] = (),
+        raw_hooks: Iterable[RowsHook] = (),
     ) -> None:
         if not 0 <= group_wait_ms <= GROUP_WAIT_MS_MAX:
             raise InvalidInput(f"group_wait_ms must be within 0..{GROUP_WAIT_MS_MAX}")
@@ -129,12 +130,14 @@ class Ledger:
         self._clock = clock
         self._group_wait_seconds = group_wait_ms / 1000
         self._hooks: list[CommitHook] = list(hooks)
+        self._raw_hooks: list[RowsHook] = list(raw_hooks)
         recovered = recover(store)
         self._engine = Engine(store, clock, recovered.last_timestamp)
         self._engine.accounts = recovered.accounts
         self._engine.pendings = recovered.pendings
         self._engine.heap_rebuild()
-        self._engine.emit_events = bool(self._hooks)
+        self._engine.emit_events = bool(self._hooks or self._raw_hooks)
+        self._engine.emit_transfer_events = bool(self._hooks)
         self.transfer_count_at_open = recovered.transfer_count
         self._queries = Queries(self._engine, store)
         self.stats = LedgerStats()
@@ -157,8 +160,10 @@ class Ledger:
         clock: Clock | None = None,
         group_wait_ms: float = 0.0,
         hooks: Iterable[CommitHook] = (),
+        raw_hooks: Iterable[RowsHook] = (),
     ) -> Ledger:
-        """Open (creating if needed) the ledger in data directory `path`."""
+        """Open (creating if needed) the ledger in data directory `path`. `hooks` run before
+        `raw_hooks`, each inside every group's transaction (see `events.py`)."""
         text = str(path)
         if text.startswith(("postgres://", "postgresql://")):
             raise st.StoreError(
@@ -166,7 +171,13 @@ class Ledger:
             )
         store = st.SqliteStore(Path(path))
         try:
-            return cls(store, clock or SystemClock(), group_wait_ms=group_wait_ms, hooks=hooks)
+            return cls(
+                store,
+                clock or SystemClock(),
+                group_wait_ms=group_wait_ms,
+                hooks=hooks,
+                raw_hooks=raw_hooks,
+            )
         except BaseException:
             store.close()
             raise
@@ -434,6 +445,12 @@ class Ledger:
         if out.events:
             for hook in self._hooks:
                 hook(store, out.events)
+        if self._raw_hooks and (out.transfers or out.events):
+            others = out.events
+            if self._hooks:  # the transfers' events were built for `hooks`; raw hooks skip them
+                others = [e for e in others if e.kind is not LedgerEventKind.TRANSFER_CREATED]
+            for raw_hook in self._raw_hooks:
+                raw_hook(store, out.transfers, others)
 
     def _fail(self, group: list[_Request], error: BaseException) -> None:
         for request in group:

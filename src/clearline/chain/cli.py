@@ -1,0 +1,169 @@
+"""`clearline audit …` and `clearline witness …`: export and audit the settlement log offline, and
+run a witness that cosigns only consistent checkpoints.
+
+`audit verify` never touches a node: it reads only the export directory and exits 0 only when
+everything holds; otherwise it prints the failed rule's code and where, and exits 1. A witness keeps
+its own state directory (`--witness-dir`, default `<data dir>/witness`). Refusals exit 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from clearline.chain.audit import AuditFailure, export_log, verify_export
+from clearline.chain.keys import parse_verifier_key
+from clearline.chain.witness import Witness, WitnessError
+from clearline.core.errors import ClearlineError
+
+audit_app = typer.Typer(
+    help="Export the settlement log and audit it offline.", no_args_is_help=True
+)
+witness_app = typer.Typer(
+    help="A witness that cosigns consistent checkpoints.", no_args_is_help=True
+)
+console = Console()
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `audit` and `witness` command groups to the top-level `clearline` app."""
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(witness_app, name="witness")
+
+
+def _refuse(error: ClearlineError) -> typer.Exit:
+    console.print(f"[red]failed[/red] {error.code}: {error}")
+    return typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="New or empty directory to write.")],
+) -> None:
+    """Write the log's events, checkpoints, keys and a signed manifest to DIRECTORY."""
+    from clearline.cli import data_dir_from
+
+    try:
+        counts = export_log(data_dir_from(ctx), directory)
+    except ClearlineError as error:
+        raise _refuse(error) from None
+    console.print(
+        f"exported {counts['events']:,} events and {counts['checkpoints']:,} checkpoints"
+        f" to {directory}"
+    )
+
+
+@audit_app.command("verify")
+def audit_verify(
+    directory: Annotated[Path, typer.Argument(help="An export directory.")],
+    key: Annotated[
+        list[str] | None, typer.Option("--key", help="Trusted node verifier key (repeatable).")
+    ] = None,
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option("--checkpoint", help="File with a signed checkpoint seen elsewhere."),
+    ] = None,
+) -> None:
+    """Check an export without the node: leaves, roots, signatures, links, balances."""
+    try:
+        pinned_keys = [parse_verifier_key(text) for text in key or []]
+        pins = [path.read_text(encoding="utf-8") for path in checkpoint or []]
+        report = verify_export(directory, pinned_keys, pins)
+    except (AuditFailure, ClearlineError) as error:
+        raise _refuse(error) from None
+    for text in report.keys_on_trust:
+        console.print(f"[yellow]trusted from the export itself[/yellow] {text[:72]}…")
+    assets = sorted({account.asset for account in report.accounts})
+    console.print(
+        f"[green]ok[/green] {report.origin}: {report.events:,} events, {report.checkpoints:,}"
+        f" checkpoints, {report.signatures:,} signatures verified; {len(report.accounts):,}"
+        f" accounts replayed, Σ debits = Σ credits in {', '.join(assets) or 'no asset'}"
+    )
+
+
+WitnessDir = Annotated[
+    Path | None,
+    typer.Option("--witness-dir", help="Witness state directory (default <data dir>/witness)."),
+]
+
+
+def _witness(ctx: typer.Context, directory: Path | None, name: str | None = None) -> Witness:
+    from clearline.cli import data_dir_from
+
+    try:
+        return Witness.open(directory or data_dir_from(ctx) / "witness", name)
+    except ClearlineError as error:
+        raise _refuse(error) from None
+
+
+@witness_app.command("init")
+def witness_init(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The witness's key name, e.g. auditor.example/w1.")],
+    witness_dir: WitnessDir = None,
+) -> None:
+    """Create the witness key (once) and print its verifier key."""
+    console.print(_witness(ctx, witness_dir, name).key_string())
+
+
+@witness_app.command("key")
+def witness_key(ctx: typer.Context, witness_dir: WitnessDir = None) -> None:
+    """Print the witness's verifier key (type 04)."""
+    console.print(_witness(ctx, witness_dir).key_string())
+
+
+@witness_app.command("add-log")
+def witness_add_log(
+    ctx: typer.Context,
+    origin: Annotated[str, typer.Argument(help="The log's origin line.")],
+    keys: Annotated[list[str], typer.Argument(help="The node's verifier keys.")],
+    witness_dir: WitnessDir = None,
+) -> None:
+    """Follow a log: its checkpoints must be signed by every one of KEYS."""
+    try:
+        _witness(ctx, witness_dir).add_log(origin, keys)
+    except ClearlineError as error:
+        raise _refuse(error) from None
+    console.print(f"following {origin}")
+
+
+@witness_app.command("sync")
+def witness_sync(
+    ctx: typer.Context,
+    node_dir: Annotated[Path, typer.Argument(help="The node's data directory.")],
+    witness_dir: WitnessDir = None,
+) -> None:
+    """Cosign the node's latest checkpoint, proving it extends the last one cosigned."""
+    from clearline.chain.log import ChainLog
+    from clearline.chain.notes import parse_checkpoint, parse_note
+
+    witness = _witness(ctx, witness_dir)
+    try:
+        with ChainLog(node_dir) as log:
+            note = log.checkpoint_notes()[-1]
+            checkpoint = parse_checkpoint(parse_note(note).text)
+            old = min(witness.last_size(checkpoint.origin), checkpoint.size)
+            proof = log.consistency_proof(old, checkpoint.size)
+        line = witness.cosign(note, proof)
+    except (WitnessError, ClearlineError) as error:
+        raise _refuse(error) from None
+    console.print(f"cosigned {checkpoint.origin} at size {checkpoint.size}")
+    console.print(line, end="")
+
+
+@witness_app.command("show")
+def witness_show(
+    ctx: typer.Context,
+    origin: Annotated[str, typer.Argument(help="The log's origin line.")],
+    witness_dir: WitnessDir = None,
+) -> None:
+    """Print the last checkpoint cosigned for ORIGIN, with the cosignature line."""
+    note = _witness(ctx, witness_dir).latest(origin)
+    if note is None:
+        console.print(f"nothing cosigned for {origin}")
+        raise typer.Exit(1)
+    typer.echo(note, nl=False)
