@@ -4,7 +4,8 @@ Run: `python -m bench.chain` (add `--quick` for a short smoke run, `--ten-millio
 million leaf log). Every figure is measured in this run, on this machine.
 
 - `ledger`: throughput at batch 8,190 with the log off and on (`raw_hooks=[hook.seal_rows]`,
-  Ed25519 + ML-DSA-65 checkpoint per batch), in the same run: the two alternate, several
+  Ed25519 + ML-DSA-65 checkpoints at most one per `--checkpoint-interval-ms`, default 200 on the
+  system clock; 0 signs one per batch), in the same run: the two alternate, several
   repetitions, each on a fresh data directory with 10,000 accounts, the transfers prebuilt and
   frozen out of the cyclic GC (`gc.collect(); gc.freeze()`, as bench/ledger.py does). The overhead
   is 1 − median(on) / median(off).
@@ -34,8 +35,9 @@ from rich.table import Table
 
 from bench.ledger import _open_with_accounts, _percentile, _random_transfers
 from clearline.chain import merkle
-from clearline.chain.log import ChainLog, SealingHook
+from clearline.chain.log import CHECKPOINT_INTERVAL_MS_UNDER_LOAD, ChainLog, SealingHook
 from clearline.chain.merkle import NodeId
+from clearline.core.clock import SystemClock
 from clearline.ledger import Ledger
 from clearline.ledger.store import DATABASE_FILE, TRANSFER_ROW
 
@@ -65,7 +67,7 @@ class ProofLatency:
     verify_ms_p99: float
 
 
-def _ledger_run(log_on: bool, repetition: int, batch_count: int) -> ThroughputRun:
+def _ledger_run(log_on: bool, repetition: int, batch_count: int, interval_ms: int) -> ThroughputRun:
     rng = random.Random(repetition)
     batches = [
         _random_transfers(rng, 1 + index * BATCH_SIZE, BATCH_SIZE) for index in range(batch_count)
@@ -74,7 +76,10 @@ def _ledger_run(log_on: bool, repetition: int, batch_count: int) -> ThroughputRu
         path = Path(directory)
         seeded = _open_with_accounts(path)  # accounts unsealed: the same setup for both
         seeded.close()
-        raw_hooks = [SealingHook.open(path, ORIGIN).seal_rows] if log_on else []
+        hook = SealingHook.open(
+            path, ORIGIN, clock=SystemClock(), checkpoint_interval_ms=interval_ms
+        )
+        raw_hooks = [hook.seal_rows] if log_on else []
         ledger = Ledger.open(path, raw_hooks=raw_hooks)
         ledger.create_transfers(_random_transfers(rng, 10**12, BATCH_SIZE))  # warm up
         gc.collect()
@@ -93,13 +98,15 @@ def _ledger_run(log_on: bool, repetition: int, batch_count: int) -> ThroughputRu
     )
 
 
-def bench_ledger(repetitions: int, batch_count: int, progress: Progress) -> list[ThroughputRun]:
+def bench_ledger(
+    repetitions: int, batch_count: int, interval_ms: int, progress: Progress
+) -> list[ThroughputRun]:
     task = progress.add_task("ledger on/off", total=2 * repetitions)
     runs = []
     for repetition in range(repetitions):
         order = (False, True) if repetition % 2 == 0 else (True, False)
         for log_on in order:
-            runs.append(_ledger_run(log_on, repetition, batch_count))
+            runs.append(_ledger_run(log_on, repetition, batch_count, interval_ms))
             progress.advance(task)
     return runs
 
@@ -233,20 +240,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument(
+        "--checkpoint-interval-ms", type=int, default=CHECKPOINT_INTERVAL_MS_UNDER_LOAD
+    )
     parser.add_argument("--ten-million", action="store_true", help="add a 10 million leaf log")
     arguments = parser.parse_args()
     quick = arguments.quick
     console = Console()
     sizes = [50_000] if quick else [1_000_000] + ([10_000_000] if arguments.ten_million else [])
     with Progress(console=console, transient=True, refresh_per_second=2) as progress:
-        runs = bench_ledger(2 if quick else arguments.repetitions, 3 if quick else 20, progress)
+        interval_ms = arguments.checkpoint_interval_ms
+        runs = bench_ledger(
+            2 if quick else arguments.repetitions, 3 if quick else 20, interval_ms, progress
+        )
         proofs = [bench_proofs(size, 200 if quick else PROOFS_PER_SIZE, progress) for size in sizes]
     _print(console, runs, proofs)
     RESULTS_DIR.mkdir(exist_ok=True)
     report = {
         "command": "python -m bench.chain"
         + (" --quick" if quick else "")
-        + (" --ten-million" if arguments.ten_million else ""),
+        + (" --ten-million" if arguments.ten_million else "")
+        + f" --checkpoint-interval-ms {arguments.checkpoint_interval_ms}",
+        "checkpoint_interval_ms": arguments.checkpoint_interval_ms,
         "machine": f"{platform.machine()} {platform.processor() or ''} "
         f"python {platform.python_version()} sqlite {sqlite3.sqlite_version}",
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -16,9 +16,16 @@ Guarantees:
   checkpoint hash differs from memory (a group aborted after the hook ran, or another writer
   appended), the hook reloads them from the database before appending.
 - A proof for any index at any past size reads one tile per tier: one query of O(log n) rows.
-- Each group closes one checkpoint: a C2SP signed note (Ed25519, and ML-DSA-65 when enabled) over
-  origin, size, root, the SHA-256 of the previous checkpoint's text and the time; sizes strictly
-  increase and each checkpoint links to the one before.
+- Checkpoints: a C2SP signed note (Ed25519, and ML-DSA-65 when enabled) over origin, size, root,
+  the SHA-256 of the previous checkpoint's text and the time; sizes strictly increase and each
+  checkpoint links to the one before. With `checkpoint_interval_ms=0` (the default) every group
+  closes one. With an interval I > 0, a group signs only when I ms have passed since the last
+  checkpoint (measured by the time the checkpoint records: the hook's clock, else the group's last
+  ledger timestamp); a group that does not sign still appends its leaves and stores the tree state,
+  so the next checkpoint covers them. The bound: a committed leaf is covered by the first group
+  that commits at least I ms after the last checkpoint, or by `seal_pending_in` after the ledger
+  is closed (the ledger holds its database exclusively while open, and calls hooks only for groups
+  with events); while the ledger is open and idle, the tail stays uncovered until the next commit.
 - `ChainLog` reads all of this back (read-only) and checks what it reads: rows present, hash and
   tile sizes.
 """
@@ -27,9 +34,11 @@ from __future__ import annotations
 
 import heapq
 import sqlite3
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from clearline.chain import merkle, tiles
 from clearline.chain.encoding import ENCODING_VERSION, HEADER, KIND_CODES, encode
@@ -47,6 +56,7 @@ from clearline.core.clock import Clock
 from clearline.core.errors import ClearlineError, InvariantViolation
 from clearline.ledger.events import HookTransaction, LedgerEvent, LedgerEventKind
 from clearline.ledger.store import DATABASE_FILE, TRANSFER_BODY
+from clearline.ledger.types import Transfer
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS chain_runs(first_index INTEGER PRIMARY KEY,"
@@ -62,6 +72,12 @@ TILES_PER_QUERY_MAX = 200
 """Tiles per query (one `UNION ALL` term each; SQLite allows 500 terms)."""
 LEAVES_PER_QUERY_MAX = 100_000
 """Leaves read per `leaves()` chunk."""
+CHECKPOINT_INTERVAL_MS_MAX = 60_000
+"""The longest minimum interval between checkpoints a hook accepts."""
+CHECKPOINT_INTERVAL_MS_UNDER_LOAD = 200
+"""The interval `bench.chain` runs with: at most five signed checkpoints a second."""
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+"""How long `seal_pending_in` waits for the database lock."""
 _TRANSFER_KIND = KIND_CODES[LedgerEventKind.TRANSFER_CREATED]
 _TRANSFER_FIELDS_BYTES = TRANSFER_BODY.size - 16
 """A stored transfer body ends with two 8-byte previous-timestamp links the leaf does not hold."""
@@ -74,6 +90,10 @@ class _Tip:
     size: int = 0
     frontier: list[bytes] = field(default_factory=list)
     checkpoint_hash: bytes = GENESIS_PREVIOUS
+    checkpoint_size: int = 0
+    """The size of the last signed checkpoint (≤ `size`)."""
+    checkpoint_time_ns: int | None = None
+    """The time of the last signed checkpoint (None before the first)."""
     edges: dict[int, bytes] = field(default_factory=dict)
     """Per tier, the hashes of its partial right-edge tile (absent when the tier's last tile is
     full or empty)."""
@@ -89,6 +109,12 @@ def _load_tip(transaction: HookTransaction) -> _Tip:
     frontier = [blob[i : i + 32] for i in range(0, len(blob), 32)]
     merkle.Frontier(size, tuple(frontier))  # checks the hash count and sizes
     tip = _Tip(size, frontier, bytes(row[2]))
+    last = transaction.execute(
+        "SELECT note FROM chain_checkpoints ORDER BY size DESC LIMIT 1"
+    ).fetchone()
+    if last is not None:
+        checkpoint = parse_checkpoint(parse_note(str(last[0])).text)
+        tip.checkpoint_size, tip.checkpoint_time_ns = checkpoint.size, checkpoint.time_ns
     for tier in range(tiles.TIERS_MAX):
         count = size >> (tiles.TILE_HEIGHT * tier)
         if count % tiles.TILE_WIDTH:
@@ -138,20 +164,40 @@ def _row_timestamp(row: bytes) -> int:
 class SealingHook:
     """The commit hook that appends a group's events and closes a signed checkpoint."""
 
-    def __init__(self, origin: str, signers: Sequence[NoteSigner], clock: Clock | None = None):
+    def __init__(
+        self,
+        origin: str,
+        signers: Sequence[NoteSigner],
+        clock: Clock | None = None,
+        *,
+        checkpoint_interval_ms: int = 0,
+    ):
         if not signers:
             raise ValueError("a sealing hook needs at least one signer")
+        if not 0 <= checkpoint_interval_ms <= CHECKPOINT_INTERVAL_MS_MAX:
+            raise ValueError(
+                f"checkpoint_interval_ms must be within 0..{CHECKPOINT_INTERVAL_MS_MAX}"
+            )
         self.origin = origin
         self.signers = list(signers)
         self.clock = clock
+        self.checkpoint_interval_ms = checkpoint_interval_ms
         self._tip: _Tip | None = None
+        self._lock = threading.Lock()  # the ledger's writer and an idle `seal_pending` caller
 
     @classmethod
     def open(
-        cls, data_directory: Path, origin: str, *, ml_dsa: bool = True, clock: Clock | None = None
+        cls,
+        data_directory: Path,
+        origin: str,
+        *,
+        ml_dsa: bool = True,
+        clock: Clock | None = None,
+        checkpoint_interval_ms: int = 0,
     ) -> SealingHook:
         """A hook signing with the node's keys in `data_directory` (created on first use)."""
-        return cls(origin, load_or_create_signers(data_directory, origin, ml_dsa=ml_dsa), clock)
+        signers = load_or_create_signers(data_directory, origin, ml_dsa=ml_dsa)
+        return cls(origin, signers, clock, checkpoint_interval_ms=checkpoint_interval_ms)
 
     def __call__(self, transaction: HookTransaction, events: Sequence[LedgerEvent]) -> None:
         """The plain commit hook (`Ledger.open(…, hooks=[hook])`)."""
@@ -213,35 +259,96 @@ class SealingHook:
         kept: Sequence[tuple[int, bytes]],
     ) -> None:
         """Append leaves (their hashes, ledger timestamps, and the bytes of those the ledger does
-        not hold, by offset in the group), write tiles, state and a signed checkpoint."""
+        not hold, by offset in the group), write tiles, state and, when due, a signed checkpoint."""
         if not leaf_hashes:
             return
-        tip = self._current_tip(transaction)
-        self._tip = None  # until this group's writes are all issued
-        first = tip.size
-        frontier, completed = tiles.append_leaves(first, tip.frontier, leaf_hashes)
-        transaction.executemany(
-            "INSERT OR REPLACE INTO chain_tiles VALUES(?, ?, ?)", _tile_rows(tip, completed)
-        )
-        transaction.executemany("INSERT INTO chain_runs VALUES(?, ?, ?)", _runs(first, timestamps))
-        if kept:
+        with self._lock:
+            tip = self._current_tip(transaction)
+            self._tip = None  # until this group's writes are all issued
+            first = tip.size
+            frontier, completed = tiles.append_leaves(first, tip.frontier, leaf_hashes)
             transaction.executemany(
-                "INSERT INTO chain_events VALUES(?, ?)",
-                [(first + offset, data) for offset, data in kept],
+                "INSERT OR REPLACE INTO chain_tiles VALUES(?, ?, ?)", _tile_rows(tip, completed)
             )
-        size = first + len(leaf_hashes)
-        root = merkle.Frontier(size, tuple(frontier)).root()
-        time_ns = self.clock.now_ns() if self.clock else timestamps[-1]
-        text = Checkpoint(self.origin, size, root, tip.checkpoint_hash, time_ns).text()
+            transaction.executemany(
+                "INSERT INTO chain_runs VALUES(?, ?, ?)", _runs(first, timestamps)
+            )
+            if kept:
+                transaction.executemany(
+                    "INSERT INTO chain_events VALUES(?, ?)",
+                    [(first + offset, data) for offset, data in kept],
+                )
+            tip.size, tip.frontier = first + len(leaf_hashes), frontier
+            time_ns = self.clock.now_ns() if self.clock else timestamps[-1]
+            if self._checkpoint_due(tip, time_ns):
+                self._sign(transaction, tip, time_ns)
+            self._store_state(transaction, tip)
+
+    def _checkpoint_due(self, tip: _Tip, time_ns: int) -> bool:
+        if tip.checkpoint_time_ns is None:
+            return True
+        return time_ns - tip.checkpoint_time_ns >= self.checkpoint_interval_ms * 1_000_000
+
+    def _sign(self, transaction: HookTransaction, tip: _Tip, time_ns: int) -> None:
+        """Sign a checkpoint over the tip (its time never before the previous checkpoint's)."""
+        time_ns = max(time_ns, tip.checkpoint_time_ns or 0)
+        root = merkle.Frontier(tip.size, tuple(tip.frontier)).root()
+        text = Checkpoint(self.origin, tip.size, root, tip.checkpoint_hash, time_ns).text()
         transaction.execute(
-            "INSERT INTO chain_checkpoints VALUES(?, ?)", (size, sign_note(text, self.signers))
+            "INSERT INTO chain_checkpoints VALUES(?, ?)", (tip.size, sign_note(text, self.signers))
         )
-        tip.size, tip.frontier, tip.checkpoint_hash = size, frontier, checkpoint_hash(text)
+        tip.checkpoint_hash, tip.checkpoint_size = checkpoint_hash(text), tip.size
+        tip.checkpoint_time_ns = time_ns
+
+    def _store_state(self, transaction: HookTransaction, tip: _Tip) -> None:
         transaction.execute(
             "INSERT OR REPLACE INTO chain_state VALUES(0, ?, ?, ?)",
-            (size, b"".join(frontier), tip.checkpoint_hash),
+            (tip.size, b"".join(tip.frontier), tip.checkpoint_hash),
         )
         self._tip = tip
+
+    def seal_pending(self, transaction: HookTransaction) -> bool:
+        """Sign a checkpoint over leaves no checkpoint covers yet, whatever the interval; returns
+        whether it signed. Run it inside a write transaction on the ledger's database
+        (`seal_pending_in` opens one; the ledger must be closed)."""
+        with self._lock:
+            tip = self._current_tip(transaction)
+            if tip.size == tip.checkpoint_size:
+                return False
+            self._tip = None
+            if self.clock is not None:
+                time_ns = self.clock.now_ns()
+            else:  # the ledger's time: the last leaf's timestamp
+                row = transaction.execute(
+                    "SELECT first_timestamp + count - 1 FROM chain_runs"
+                    " ORDER BY first_index DESC LIMIT 1"
+                ).fetchone()
+                time_ns = int(row[0])
+            self._sign(transaction, tip, time_ns)
+            self._store_state(transaction, tip)
+            return True
+
+    def seal_pending_in(self, data_directory: Path) -> bool:
+        """`seal_pending` in its own transaction on the closed ledger in `data_directory` (an
+        open ledger holds the database exclusively: this waits `SQLITE_BUSY_TIMEOUT_MS`, then
+        raises `sqlite3.OperationalError`)."""
+        path = Path(data_directory) / DATABASE_FILE
+        if not path.exists():
+            raise LogNotFound(f"{data_directory} holds no ledger ({DATABASE_FILE} is missing)")
+        connection = sqlite3.connect(
+            path, isolation_level=None, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
+        )
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                signed = self.seal_pending(connection)
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+            return signed
+        finally:
+            connection.close()
 
 
 def transfer_leaf(timestamp: int, transfer_id: bytes, body: bytes) -> bytes:
@@ -250,6 +357,44 @@ def transfer_leaf(timestamp: int, transfer_id: bytes, body: bytes) -> bytes:
         raise InvariantViolation(f"transfer row {timestamp} has the wrong size")
     header = HEADER.pack(ENCODING_VERSION, _TRANSFER_KIND, timestamp, _TRANSFER_FIELDS_BYTES + 16)
     return header + transfer_id + body[:_TRANSFER_FIELDS_BYTES]
+
+
+class LeafNotFound(ClearlineError):
+    """No leaf of the log holds the event asked for, or not below the tree size asked for."""
+
+    code = "leaf_not_found"
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProof:
+    """The proof that the event with ledger `timestamp` is leaf `leaf_index` of the tree of
+    `tree_size` leaves: `leaf_hash` (of its canonical bytes) and the audit path `proof`, for
+    `merkle.verify_inclusion(leaf_index, tree_size, leaf_hash, proof, root)`."""
+
+    timestamp: int
+    leaf_index: int
+    tree_size: int
+    leaf_hash: bytes
+    proof: list[bytes]
+
+
+class TransferLookup(Protocol):
+    """What `transfer_inclusion_proof` needs of a ledger (`Ledger` has it)."""
+
+    def lookup_transfers(self, ids: Sequence[int]) -> list[Transfer]: ...
+
+
+def transfer_inclusion_proof(
+    ledger: TransferLookup, log: ChainLog, transfer_id: int, size: int
+) -> InclusionProof:
+    """The inclusion proof of transfer `transfer_id` at tree size `size`: the ledger gives the
+    transfer's timestamp, the log its leaf. An open `Ledger` holds its database exclusively, so
+    `log` reads another copy of the same directory (a replica or a backup); on a closed ledger,
+    `ChainLog.transfer_timestamp` finds the timestamp without one."""
+    found = ledger.lookup_transfers([transfer_id])
+    if not found:
+        raise LeafNotFound(f"the ledger has no transfer {transfer_id}")
+    return log.inclusion_proof_for_timestamp(found[0].timestamp, size)
 
 
 class LogNotFound(ClearlineError):
@@ -349,6 +494,26 @@ class ChainLog:
         if row is None or timestamp >= row[1] + row[2]:
             return None
         return int(row[0] + timestamp - row[1])
+
+    def inclusion_proof_for_timestamp(self, timestamp: int, size: int) -> InclusionProof:
+        """The inclusion proof of the event with this ledger timestamp at tree size `size`."""
+        index = self.leaf_index(timestamp)
+        if index is None:
+            raise LeafNotFound(f"no leaf holds the event with timestamp {timestamp}")
+        if not 0 < size <= self.size() or index >= size:
+            raise LeafNotFound(
+                f"leaf {index} (timestamp {timestamp}) is not in a tree of {size} leaves "
+                f"(the log holds {self.size()})"
+            )
+        leaf_hash = self.read_nodes([NodeId(0, index)])[0]
+        return InclusionProof(timestamp, index, size, leaf_hash, self.inclusion_proof(index, size))
+
+    def transfer_timestamp(self, transfer_id: int) -> int | None:
+        """The ledger timestamp of transfer `transfer_id`, read from the same database."""
+        row = self._connection.execute(
+            "SELECT timestamp FROM transfers WHERE id = ?", (transfer_id.to_bytes(16, "big"),)
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     def checkpoint_notes(self) -> list[str]:
         """Every signed checkpoint note, oldest first."""
