@@ -52,3 +52,12 @@ def other_world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def stream_world(stream_tables: dict[str, pa.Table]) -> LabelledWorld:
     return world_from_tables(stream_tables)
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(train_world_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from clearline.risk.pipeline import train_world
+
+    out = tmp_path_factory.mktemp("model")
+    train_world(train_world_dir, out)
+    return out

@@ -12,7 +12,7 @@ from clearline.core.errors import InvalidInput
 from clearline.risk.decide import Decider, describe
 from clearline.risk.features import FEATURE_NAMES, FeatureState, events_from_table
 from clearline.risk.model import TrainConfig, fit, time_split
-from clearline.risk.pipeline import evaluate_world, prepare, train_world
+from clearline.risk.pipeline import evaluate_world, prepare
 from clearline.risk.registry import load_model
 from clearline.risk.rules import DEFAULT_RULES_PATH, compile_expression, load_rules, parse_rules
 from clearline.risk.world import read_world
@@ -21,10 +21,8 @@ NAMES = frozenset(FEATURE_NAMES)
 
 
 @pytest.fixture(scope="module")
-def trained(train_world_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("model")
-    train_world(train_world_dir, out)
-    return out
+def trained(trained_model_dir: Path) -> Path:
+    return trained_model_dir
 
 
 def test_split_is_strictly_time_ordered(train_world_dir: Path) -> None:

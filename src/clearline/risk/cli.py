@@ -5,6 +5,10 @@ Guarantees:
   fingerprint, thresholds, metrics.json, model_card.md, PNG plots) and prints the version.
 - `evaluate --model DIR --world DIR --train-world DIR --out DIR` scores a world the model never saw
   and writes metrics.json with the raw-column and rules-only baselines beside the model.
+- `drift --model DIR --world DIR [--out DIR]` prints the PSI of every feature and of the score
+  against the model's training window (and writes drift.json).
+- `train --data FILE --label COL --time COL [...]`, `evaluate --model DIR --data FILE --label COL`
+  train and evaluate on the user's own CSV/Parquet (see `clearline.risk.byod`).
 - Bad input becomes a `typer.BadParameter` naming the option.
 """
 
@@ -18,49 +22,122 @@ import typer
 
 from clearline.core.errors import ClearlineError
 
-risk_app = typer.Typer(help="Fraud model: train, evaluate.", no_args_is_help=True)
+risk_app = typer.Typer(help="Fraud model: train, evaluate, drift.", no_args_is_help=True)
 
 
 @risk_app.command("train")
 def train(
-    world: Annotated[Path, typer.Option("--world", help="A world written by clearline simulate.")],
     out: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
+    world: Annotated[
+        Path | None, typer.Option("--world", help="A world written by clearline simulate.")
+    ] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Your own CSV or Parquet.")] = None,
+    label: Annotated[str | None, typer.Option("--label", help="0/1 fraud column.")] = None,
+    time: Annotated[str | None, typer.Option("--time", help="Time column.")] = None,
+    amount: Annotated[str | None, typer.Option("--amount", help="Amount column.")] = None,
+    account: Annotated[str | None, typer.Option("--account", help="Payer id column.")] = None,
+    counterparty: Annotated[
+        str | None, typer.Option("--counterparty", help="Payee id column.")
+    ] = None,
+    drop: Annotated[list[str] | None, typer.Option("--drop", help="Column to ignore.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Model seed.")] = 7,
 ) -> None:
-    """Train the fraud model on a simulated world."""
+    """Train the fraud model on a simulated world (--world) or your own data (--data)."""
     from clearline.risk.model import TrainConfig
-    from clearline.risk.pipeline import train_world
 
+    if (world is None) == (data is None):
+        raise typer.BadParameter("give exactly one of --world or --data", param_hint="--world")
     try:
-        model = train_world(world, out, TrainConfig(seed=seed))
+        if data is not None:
+            from clearline.risk.byod import DataSchema, train_data
+
+            if label is None or time is None:
+                raise typer.BadParameter("--data needs --label and --time", param_hint="--data")
+            schema = DataSchema(time, amount, account, counterparty, tuple(drop or ()))
+            model = train_data(data, label, schema, out, TrainConfig(seed=seed))
+        else:
+            from clearline.risk.pipeline import train_world
+
+            assert world is not None
+            model = train_world(world, out, TrainConfig(seed=seed))
     except ClearlineError as error:
-        raise typer.BadParameter(error.message, param_hint="--world") from error
+        raise typer.BadParameter(
+            error.message, param_hint="--data" if data else "--world"
+        ) from error
     typer.echo(f"model {model.version_} written to {out}")
 
 
 @risk_app.command("evaluate")
 def evaluate(
     model: Annotated[Path, typer.Option("--model", help="Model directory.")],
-    world: Annotated[Path, typer.Option("--world", help="A world the model never saw.")],
-    train_world: Annotated[
-        Path, typer.Option("--train-world", help="The training world (for the raw baseline).")
-    ],
     out: Annotated[Path, typer.Option("--out", help="Report directory to write.")],
+    world: Annotated[
+        Path | None, typer.Option("--world", help="A world the model never saw.")
+    ] = None,
+    train_world: Annotated[
+        Path | None, typer.Option("--train-world", help="The training world (raw baseline).")
+    ] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Unseen CSV or Parquet.")] = None,
+    label: Annotated[str | None, typer.Option("--label", help="0/1 fraud column.")] = None,
 ) -> None:
-    """Score an unseen world and compare with the raw-column and rules-only baselines."""
-    from clearline.risk.pipeline import evaluate_world
+    """Score unseen data and compare with the raw-column (and, for worlds, rules-only) baselines."""
     from clearline.risk.registry import load_model
 
     try:
-        metrics = evaluate_world(load_model(model), train_world, world, out)
+        if data is not None:
+            from clearline.risk.byod import evaluate_data
+
+            if label is None:
+                raise typer.BadParameter("--data needs --label", param_hint="--label")
+            metrics = evaluate_data(model, data, label, out)
+        else:
+            from clearline.risk.pipeline import evaluate_world
+
+            if world is None or train_world is None:
+                raise typer.BadParameter("give --data, or --world with --train-world")
+            metrics = evaluate_world(load_model(model), train_world, world, out)
     except ClearlineError as error:
         raise typer.BadParameter(error.message) from error
     summary = {
         name: {"pr_auc": block["pr_auc"], "recall_at_fpr": block["recall_at_fpr"]}
         for name, block in metrics.items()
-        if isinstance(block, dict)
+        if isinstance(block, dict) and "pr_auc" in block
     }
+    if "comparison" in metrics:
+        summary["comparison"] = metrics["comparison"]
     typer.echo(json.dumps(summary, indent=2))
+
+
+@risk_app.command("drift")
+def drift(
+    model: Annotated[Path, typer.Option("--model", help="Model directory.")],
+    world: Annotated[Path, typer.Option("--world", help="A live window: a simulated world.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Directory to write drift.json into.")
+    ] = None,
+) -> None:
+    """Population stability index per feature and for the score, training window versus live."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from clearline.risk.pipeline import drift_world
+    from clearline.risk.registry import load_model
+
+    try:
+        rows = drift_world(load_model(model), model, world)
+    except ClearlineError as error:
+        raise typer.BadParameter(error.message) from error
+    table = Table(title=f"Drift of {world} against the training window of {model}")
+    for column in ("column", "PSI", "reading"):
+        table.add_column(column, justify="right" if column == "PSI" else "left")
+    for row in rows:
+        table.add_row(row.name, f"{row.psi:.4f}", row.status.replace("_", " "))
+    Console().print(table)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        document = [{"name": r.name, "psi": r.psi, "status": r.status} for r in rows]
+        (out / "drift.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {out / 'drift.json'}")
 
 
 def register(app: typer.Typer) -> None:

@@ -16,6 +16,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from clearline.risk.drift import (
+    DriftRow,
+    build_reference,
+    drift_rows,
+    load_reference,
+    save_reference,
+)
 from clearline.risk.features import CATEGORICAL_FEATURES, FEATURE_NAMES, events_from_table, replay
 from clearline.risk.metrics import evaluate_scores
 from clearline.risk.model import RiskModel, TrainConfig, fit, time_split
@@ -99,6 +106,8 @@ def train_world(world_dir: Path, out: Path, config: TrainConfig | None = None) -
         prepared.features, world.is_fraud, split, FEATURE_NAMES, CATEGORICAL_FEATURES, config
     )
     save_model(model, out)
+    train_rows = prepared.features[split.train]
+    save_reference(build_reference(FEATURE_NAMES, train_rows, model.score(train_rows)), out)
     test_scores = model.score(prepared.features[split.test])
     metrics = {
         "model_version": model.version_,
@@ -166,3 +175,10 @@ def evaluate_world(
     write_metrics(out, metrics)
     write_plots(out, world.is_fraud, scores, _importance(model))
     return metrics
+
+
+def drift_world(model: RiskModel, model_dir: Path, world_dir: Path) -> list[DriftRow]:
+    """PSI per feature and for the score: the model's training window against a live world."""
+    references = load_reference(model_dir)
+    live = prepare(read_world(world_dir))
+    return drift_rows(references, model.feature_names, live.features, model.score(live.features))
