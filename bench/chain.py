@@ -33,7 +33,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from bench.ledger import _open_with_accounts, _percentile, _random_transfers
+from bench.common import percentile, settle_heap, thaw_heap
+from bench.ledger import _open_with_accounts, _random_transfers
 from clearline.chain import merkle
 from clearline.chain.log import CHECKPOINT_INTERVAL_MS_UNDER_LOAD, ChainLog, SealingHook
 from clearline.chain.merkle import NodeId
@@ -82,16 +83,14 @@ def _ledger_run(log_on: bool, repetition: int, batch_count: int, interval_ms: in
         raw_hooks = [hook.seal_rows] if log_on else []
         ledger = Ledger.open(path, raw_hooks=raw_hooks)
         ledger.create_transfers(_random_transfers(rng, 10**12, BATCH_SIZE))  # warm up
-        gc.collect()
-        gc.freeze()
+        settle_heap()
         started = time.perf_counter()
         for batch in batches:
             results = ledger.create_transfers(batch)
             assert results[-1].result.value == "ok", results[-1]
         elapsed = time.perf_counter() - started
         ledger.close()
-        gc.unfreeze()
-        gc.collect()
+        thaw_heap()
     count = batch_count * BATCH_SIZE
     return ThroughputRun(
         "on" if log_on else "off", repetition, count, round(elapsed, 3), round(count / elapsed, 1)
@@ -167,8 +166,7 @@ def bench_proofs(leaves: int, proofs: int, progress: Progress) -> ProofLatency:
                 for _ in range(proofs // len(roots)):
                     index = rng.randrange(size)
                     cases.append((index, size, log.read_nodes([NodeId(0, index)])[0]))
-            gc.collect()
-            gc.freeze()
+            settle_heap()
             generate, verify = [], []
             task = progress.add_task(f"proofs at {leaves:,}", total=len(cases))
             for index, size, leaf in cases:
@@ -185,10 +183,10 @@ def bench_proofs(leaves: int, proofs: int, progress: Progress) -> ProofLatency:
         leaves,
         len(cases),
         round(build_seconds, 1),
-        round(_percentile(generate, 0.50) * 1000, 4),
-        round(_percentile(generate, 0.99) * 1000, 4),
-        round(_percentile(verify, 0.50) * 1000, 4),
-        round(_percentile(verify, 0.99) * 1000, 4),
+        round(percentile(generate, 0.50) * 1000, 4),
+        round(percentile(generate, 0.99) * 1000, 4),
+        round(percentile(verify, 0.50) * 1000, 4),
+        round(percentile(verify, 0.99) * 1000, 4),
     )
 
 

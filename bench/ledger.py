@@ -21,7 +21,6 @@ included, is measured the same way.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import platform
 import random
@@ -37,6 +36,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from bench.common import percentile, settle_heap, thaw_heap
 from clearline.ledger import Account, Ledger, Transfer
 
 ACCOUNT_COUNT = 10_000
@@ -55,19 +55,14 @@ class Measurement:
     latency_ms_p99: float
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
-
-
 def _measurement(scenario: str, count: int, seconds: float, latencies: list[float]) -> Measurement:
     return Measurement(
         scenario,
         count,
         round(seconds, 3),
         round(count / seconds, 1),
-        round(_percentile(latencies, 0.50) * 1000, 3),
-        round(_percentile(latencies, 0.99) * 1000, 3),
+        round(percentile(latencies, 0.50) * 1000, 3),
+        round(percentile(latencies, 0.99) * 1000, 3),
     )
 
 
@@ -87,17 +82,6 @@ def _random_transfers(rng: random.Random, first_id: int, count: int) -> list[Tra
             )
         )
     return transfers
-
-
-def _settle_heap() -> None:
-    """Freeze what exists now (prebuilt records, the opened ledger) out of the cyclic GC."""
-    gc.collect()
-    gc.freeze()
-
-
-def _thaw_heap() -> None:
-    gc.unfreeze()
-    gc.collect()
 
 
 def _open_with_accounts(directory: Path) -> Ledger:
@@ -124,7 +108,7 @@ def bench_batches(
     with tempfile.TemporaryDirectory() as directory:
         ledger = _open_with_accounts(Path(directory))
         ledger.create_transfers(_random_transfers(rng, 10**12, batch_size))  # warm up
-        _settle_heap()
+        settle_heap()
         latencies: list[float] = []
         done = 0
         started = time.perf_counter()
@@ -139,7 +123,7 @@ def bench_batches(
                 break
         elapsed = time.perf_counter() - started
         ledger.close()
-        _thaw_heap()
+        thaw_heap()
     progress.update(task, completed=batch_count)
     return _measurement(f"batch {batch_size}", done, elapsed, latencies)
 
@@ -167,7 +151,7 @@ def bench_clients(calls_per_client: int, progress: Progress) -> Measurement:
                 progress.advance(task)
 
         threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENT_COUNT)]
-        _settle_heap()
+        settle_heap()
         for thread in threads:
             thread.start()
         start_line.wait()
@@ -177,7 +161,7 @@ def bench_clients(calls_per_client: int, progress: Progress) -> Measurement:
         elapsed = time.perf_counter() - started
         commits = ledger.stats.commits
         ledger.close()
-        _thaw_heap()
+        thaw_heap()
     flat = [value for per_client in latencies for value in per_client]
     measurement = _measurement(f"{CLIENT_COUNT} clients", len(flat), elapsed, flat)
     measurement.scenario += f" ({len(flat) / max(commits, 1):.0f} per commit)"
@@ -207,7 +191,7 @@ def bench_baseline(transfer_count: int, progress: Progress) -> Measurement:
             "INSERT INTO accounts VALUES(?, 0, 0)", [(i,) for i in range(1, ACCOUNT_COUNT + 1)]
         )
         latencies: list[float] = []
-        _settle_heap()
+        settle_heap()
         started = time.perf_counter()
         for transfer in transfers:
             before = time.perf_counter()
@@ -244,7 +228,7 @@ def bench_baseline(transfer_count: int, progress: Progress) -> Measurement:
             progress.advance(task)
         elapsed = time.perf_counter() - started
         connection.close()
-        _thaw_heap()
+        thaw_heap()
     return _measurement("baseline (1 txn/transfer)", transfer_count, elapsed, latencies)
 
 

@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -35,6 +33,7 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
+from bench.common import machine, percentile, settle_heap
 from clearline.risk.decide import Decider, top_reasons
 from clearline.risk.features import (
     CATEGORICAL_FEATURES,
@@ -66,23 +65,6 @@ class Measurement:
     latency_ms_p99: float | None
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
-
-
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-
-
 def build_world(people: int, days: int, seed: int) -> LabelledWorld:
     return world_from_tables(
         all_tables(World(preset("hi", people=people, days=days, seed=seed)).generate())
@@ -108,8 +90,7 @@ def bench_decide(
     for event in events[cut : cut + 200]:  # warm the model and rule paths too
         decider.decide(event)
     timed = events[cut + 200 :]
-    gc.collect()
-    gc.freeze()
+    settle_heap()
     latencies: list[float] = []
     by_action: dict[str, list[float]] = {}
     started = time.perf_counter()
@@ -139,8 +120,8 @@ def _measurement(
         count,
         round(seconds, 3),
         round(count / seconds, 1),
-        round(_percentile(latencies, 0.50) * 1000, 4) if latencies else None,
-        round(_percentile(latencies, 0.99) * 1000, 4) if latencies else None,
+        round(percentile(latencies, 0.50) * 1000, 4) if latencies else None,
+        round(percentile(latencies, 0.99) * 1000, 4) if latencies else None,
     )
 
 
@@ -157,8 +138,7 @@ def bench_parts(model: RiskModel, features: np.ndarray, count: int) -> list[Meas
     }
     measurements = []
     for name, part in parts.items():
-        gc.collect()
-        gc.freeze()
+        settle_heap()
         latencies = []
         for row in rows:
             before = time.perf_counter()
@@ -173,8 +153,7 @@ def bench_batch(
     model: RiskModel, world: LabelledWorld, events: list[PaymentEvent]
 ) -> list[Measurement]:
     """The best existing batch path: `replay` (per-event features) then one `score` call."""
-    gc.collect()
-    gc.freeze()
+    settle_heap()
     started = time.perf_counter()
     features = replay(events, world.context)
     replayed = time.perf_counter()
@@ -229,7 +208,7 @@ def main() -> None:
     RESULTS_DIR.mkdir(exist_ok=True)
     report = {
         "command": "python -m bench.risk" + (" --quick" if arguments.quick else ""),
-        "machine": _machine(),
+        "machine": machine(),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "world": {"people": people, "days": days, "seed": arguments.seed, "events": len(events)},
         "model_version": model.version_,

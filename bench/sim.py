@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import tempfile
 import time
@@ -20,6 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from bench.common import machine
 from clearline.sim.config import preset
 from clearline.sim.engine import World
 from clearline.sim.writer import write_world
@@ -27,18 +26,6 @@ from clearline.sim.writer import write_world
 RESULTS = Path(__file__).parent / "results" / "sim.json"
 TARGET_TRANSACTIONS = 1_000_000
 TARGET_SECONDS = 30.0
-
-
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
 
 
 def run(people: int, days: int, seed: int, write_dir: Path | None) -> dict:
@@ -50,7 +37,7 @@ def run(people: int, days: int, seed: int, write_dir: Path | None) -> dict:
     generated = time.perf_counter()
     figures = {
         "command": f"python -m bench.sim --people {people} --days {days} --seed {seed}",
-        "machine": _machine(),
+        "machine": machine(),
         "people": people,
         "days": days,
         "seed": seed,

@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from clearline.core.assets import asset as asset_of
 from clearline.core.errors import InvalidInput
+from clearline.core.vocabulary import CHANNELS, PAYMENT_TYPES
 
 NS_PER_SECOND = 1_000_000_000
 HOUR_NS = 3_600 * NS_PER_SECOND
@@ -48,20 +49,6 @@ MIN_HOUR_HISTORY = 5
 """Payments an account needs before its hour-of-day habit is judged."""
 SNAPSHOT_FORMAT = "clearline.risk.features/1"
 
-PAYMENT_TYPES = (
-    "merchant_payment",
-    "refund",
-    "p2p",
-    "remittance",
-    "bill",
-    "salary",
-    "gig_income",
-    "pension",
-    "trade",
-    "cash_in",
-    "cash_out",
-)
-CHANNELS = ("qr", "card", "mobile_app", "web", "api", "atm", "agent", "branch")
 OWNER_KINDS = ("person", "merchant", "enterprise", "participant")
 MCC_RISK = {
     "5816": 3.0,  # digital goods and games: card testing, resale

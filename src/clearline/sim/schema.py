@@ -15,24 +15,11 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from clearline.core.vocabulary import CHANNELS, PAYMENT_TYPES
 from clearline.sim.config import FRAUD_SCENARIOS, LAUNDERING_TYPOLOGIES
 
-PAYMENT_TYPES = (
-    "merchant_payment",
-    "refund",
-    "p2p",
-    "remittance",
-    "bill",
-    "salary",
-    "gig_income",
-    "pension",
-    "trade",
-    "cash_in",
-    "cash_out",
-)
 PT = {name: code for code, name in enumerate(PAYMENT_TYPES)}
 
-CHANNELS = ("qr", "card", "mobile_app", "web", "api", "atm", "agent", "branch")
 CH = {name: code for code, name in enumerate(CHANNELS)}
 
 
