@@ -58,6 +58,7 @@ def mobile_money_like(seed: int, rows: int = 6_000) -> pa.Table:
             "nameOrig": origin,
             "nameDest": destination,
             "isFraud": is_fraud.astype(np.int64),
+            "fraudType": np.where(is_fraud, "mule_payout", ""),
         }
     )
 
@@ -94,13 +95,17 @@ def test_mobile_money_parquet_with_accounts_beats_raw_baseline(tmp_path: Path) -
     model = train_data(
         tmp_path / "log.parquet",
         "isFraud",
-        DataSchema("step", "amount", "nameOrig", "nameDest", drop=()),
+        DataSchema("step", "amount", "nameOrig", "nameDest", drop=(), scenario="fraudType"),
         tmp_path / "model",
     )
+    assert "fraudType" not in model.feature_names
     assert any(name.startswith("behaviour_") for name in model.feature_names)
     assert "nameOrig" not in model.feature_names and "nameDest" not in model.feature_names
     metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
     assert metrics["comparison"]["beats_baseline"], metrics["comparison"]
+    per_scenario = metrics["test"]["per_scenario_recall"]
+    assert list(per_scenario) == ["mule_payout"]
+    assert per_scenario["mule_payout"]["positives"] == metrics["test"]["positives"]
 
 
 def test_bad_input_names_every_column_and_what_to_do(tmp_path: Path) -> None:

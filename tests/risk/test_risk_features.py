@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 
 from clearline.core.errors import InvalidInput
+from clearline.risk.batch import score_events
 from clearline.risk.features import (
+    COMPACT_AT,
+    DAY_NS,
     FEATURE_INDEX,
     FEATURE_NAMES,
     MAX_COUNTERPARTIES,
@@ -19,7 +22,9 @@ from clearline.risk.features import (
     PaymentEvent,
     events_from_table,
     replay,
+    reports_from_labels,
 )
+from clearline.risk.model import RiskModel, TrainConfig, fit, time_split
 from clearline.risk.world import LabelledWorld
 from clearline.sim import stream_events
 from clearline.sim.config import SimConfig
@@ -32,19 +37,53 @@ def _payment_event(sim_event: object) -> PaymentEvent:
     return PaymentEvent(**{name: getattr(sim_event, name) for name in names})
 
 
-def test_online_stream_equals_offline_replay_with_a_restart(
+def test_online_stream_equals_offline_replay_and_batch_with_a_restart(
     stream_config: SimConfig, stream_world: LabelledWorld, tmp_path: Path
 ) -> None:
-    offline = replay(events_from_table(stream_world.transactions), stream_world.context)
-    state = FeatureState(stream_world.context)
-    online = []
+    world = stream_world
+    reports = reports_from_labels(world.transactions, world.is_fraud, world.context, DAY_NS)
+    assert reports, "the stream must carry fraud reports so the graph features are exercised"
+    offline = replay(events_from_table(world.transactions), world.context, reports)
+    assert offline[:, FEATURE_INDEX["payee_flagged_contacts"]].max() > 0
+    # online: the simulator's live stream, reports arriving as time passes, a restart half way
+    state, waiting, online = FeatureState(world.context), list(reports), []
     for index, sim_event in enumerate(stream_events(stream_config)):
+        while waiting and waiting[0][0] <= sim_event.timestamp_ns:
+            state.report_fraud(waiting[0][1], waiting.pop(0)[0])
         if index == len(offline) // 2:
             state.snapshot(tmp_path / "state.pickle")
             state = FeatureState.restore(tmp_path / "state.pickle")
         online.append(state.observe(_payment_event(sim_event)))
     assert len(online) == len(offline) > 1_000
     assert np.array_equal(np.array(online), offline, equal_nan=True)
+    # batch scoring: the same vectors, and the same scores as one matrix call
+    model = _tiny_model(offline, world.is_fraud)
+    batch_state = FeatureState(world.context)
+    for known_at_ns, account_id in reports:
+        batch_state.report_fraud(account_id, known_at_ns)
+    features, scores = score_events(model, batch_state, events_from_table(world.transactions))
+    assert np.array_equal(features, offline, equal_nan=True)
+    assert np.array_equal(scores, model.score(offline))
+
+
+def _tiny_model(features: np.ndarray, labels: np.ndarray) -> RiskModel:
+    config = TrainConfig(num_boost_round=20, min_data_in_leaf=20)
+    split = time_split(np.arange(len(labels)), config)
+    return fit(features, labels, split, FEATURE_NAMES, (), config)
+
+
+def test_fraud_reports_count_only_once_known() -> None:
+    state = FeatureState(FeatureContext(usd_per_unit={"USD": 0.01}))
+    state.observe(_event(0.0, payer=1, payee=9))  # 1 has dealt with 9 before any report
+    state.report_fraud(9, known_at_ns=int(5 * HOUR_NS))
+    before = state.observe(_event(4.0, payer=2, payee=9))
+    assert _value(before, "payee_flagged") == 0
+    after = state.observe(_event(5.0, payer=1, payee=3))
+    assert _value(after, "payer_flagged_contacts") == 1  # the earlier contact, now reported
+    to_flagged = state.observe(_event(6.0, payer=4, payee=9))
+    assert _value(to_flagged, "payee_flagged") == 1
+    later = state.observe(_event(7.0, payer=5, payee=4))
+    assert _value(later, "payee_flagged_contacts") == 1  # 4 paid 9 after the report
 
 
 def test_features_use_nothing_after_the_event(stream_world: LabelledWorld) -> None:
@@ -108,7 +147,9 @@ def test_memory_per_account_is_bounded() -> None:
     for index in range(2 * MAX_WINDOW_EVENTS):
         state.observe(_event(index / 10_000, payee=10 + index))
     account = state.accounts[1]
-    assert all(len(window.events) <= MAX_WINDOW_EVENTS for window in account.outgoing)
+    flow = account.outgoing
+    assert len(flow.times) <= MAX_WINDOW_EVENTS + COMPACT_AT + 1
+    assert len(flow.fan_week) <= MAX_WINDOW_EVENTS + 1  # the newest, until the next read
     assert len(account.counterparties) == MAX_COUNTERPARTIES
     vector = state.observe(_event(1.0, payee=3))
     assert _value(vector, "payer_out_count_1h") == MAX_WINDOW_EVENTS
@@ -122,5 +163,7 @@ def test_out_of_order_events_are_refused() -> None:
     assert caught.value.code == "event_out_of_order"
 
 
-def test_feature_names_are_unique() -> None:
+def test_feature_names_are_unique_and_match_the_vector() -> None:
     assert len(set(FEATURE_NAMES)) == len(FEATURE_NAMES)
+    vector = FeatureState(FeatureContext()).observe(_event(0.0))
+    assert len(vector) == len(FEATURE_NAMES)

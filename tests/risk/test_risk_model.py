@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,10 +12,11 @@ import pytest
 from clearline.core.errors import InvalidInput
 from clearline.risk.decide import Decider, describe
 from clearline.risk.features import FEATURE_NAMES, FeatureState, events_from_table
-from clearline.risk.model import TrainConfig, fit, time_split
+from clearline.risk.model import TrainConfig, cost_threshold, fit, time_split
 from clearline.risk.pipeline import evaluate_world, prepare
 from clearline.risk.registry import load_model
 from clearline.risk.rules import DEFAULT_RULES_PATH, compile_expression, load_rules, parse_rules
+from clearline.risk.shadow import compare_shadow
 from clearline.risk.world import read_world
 
 NAMES = frozenset(FEATURE_NAMES)
@@ -80,6 +82,13 @@ def test_evaluate_on_an_unseen_world_beats_the_raw_baseline(
     block = metrics["model"]
     assert block["pr_auc"] > 10 * block["positives"] / block["rows"]  # ten times a random ranking
     assert metrics["model"]["per_scenario_recall"]
+    versus = metrics["vs_rules"]
+    assert versus["model_recall_at_fpr"] == metrics["model"]["recall_at_fpr"]["0.01"]
+    assert versus["rules_recall_at_fpr"] == metrics["rules_only_baseline"]["recall_at_fpr"]["0.01"]
+    budget = versus["rules_alert_budget"]
+    assert budget["model_recall"] >= budget["rules_recall"]
+    assert set(budget["per_scenario"]) == set(metrics["model"]["per_scenario_recall"])
+    assert metrics["model_without_fraud_reports"]["rows"] == block["rows"]
 
 
 def test_decisions_match_offline_scores_and_carry_reasons(
@@ -124,3 +133,79 @@ def test_block_list_and_hard_rules(trained: Path, other_world_dir: Path) -> None
 def test_reasons_read_as_words() -> None:
     assert describe("amount_to_median_30d", 14.0) == "amount 14.0× this account's 30-day median"
     assert describe("first_time_counterparty", 1.0) == "first payment to this counterparty"
+
+
+def _cost(labels: np.ndarray, scores: np.ndarray, threshold: float, fp: float, fn: float) -> float:
+    declined = scores >= threshold
+    return float(((declined & (labels == 0)).sum()) * fp + ((~declined & (labels == 1)).sum()) * fn)
+
+
+def test_cost_threshold_is_the_cheapest_cut_on_validation() -> None:
+    rng = np.random.default_rng(5)
+    labels = (rng.random(3_000) < 0.05).astype(np.int8)
+    scores = np.round(rng.random(3_000) * 0.6 + labels * rng.random(3_000) * 0.5, 3)
+    for false_decline, missed in ((1.0, 5.0), (1.0, 50.0), (10.0, 1.0)):
+        chosen = cost_threshold(labels, scores, false_decline, missed)
+        brute = min(
+            _cost(labels, scores, t, false_decline, missed) for t in [*np.unique(scores), np.inf]
+        )
+        assert _cost(labels, scores, chosen, false_decline, missed) == brute
+    # costlier misses decline more
+    assert cost_threshold(labels, scores, 1.0, 50.0) < cost_threshold(labels, scores, 1.0, 5.0)
+
+
+def test_cost_mode_picks_its_decline_threshold_on_validation_only(train_world_dir: Path) -> None:
+    prepared = prepare(read_world(train_world_dir))
+    config = TrainConfig(threshold_by="cost", false_decline_cost=1.0, missed_fraud_cost=30.0)
+    split = time_split(prepared.timestamps_ns, config)
+    labels = prepared.world.is_fraud
+    model = fit(prepared.features, labels, split, FEATURE_NAMES, (), config)
+    validation = model.score(prepared.features[split.validation])
+    assert model.decline_threshold_ == cost_threshold(
+        labels[split.validation], validation, 1.0, 30.0
+    )
+    assert model.review_threshold_ <= model.decline_threshold_
+    budget = fit(prepared.features, labels, split, FEATURE_NAMES, (), TrainConfig())
+    assert budget.version_ != model.version_  # the threshold policy is part of the version
+
+
+def test_challenger_is_logged_and_compared_but_never_enforced(
+    trained: Path, other_world_dir: Path, tmp_path: Path
+) -> None:
+    model = load_model(trained)
+    world = read_world(other_world_dir)
+    events = list(events_from_table(world.transactions))[:3_000]
+    rules = load_rules(DEFAULT_RULES_PATH, NAMES)
+    harsh = dataclasses.replace(model, review_threshold_=0.0, decline_threshold_=0.0, version_="x")
+    alone = Decider(model, rules, FeatureState(world.context))
+    shadowed = Decider(
+        model, rules, FeatureState(world.context), challenger=harsh, shadow_log=tmp_path / "s.jsonl"
+    )
+    assert [alone.decide(e) for e in events] == [shadowed.decide(e) for e in events]
+    shadowed.close()
+    ids = world.transactions.column("transaction_id").to_pylist()
+    labels = dict(zip(ids, world.is_fraud.tolist(), strict=True))
+    report = compare_shadow(tmp_path / "s.jsonl", labels)
+    assert report["events"] == 3_000
+    assert report["challenger_actions"] == {"decline": 3_000}
+    assert report["agreement"] == report["champion_actions"].get("decline", 0) / 3_000
+    assert report["champion"]["rows"] == report["challenger"]["rows"] == 3_000
+
+
+def test_open_decides_and_a_restart_remembers_history(
+    trained: Path, other_world_dir: Path, tmp_path: Path
+) -> None:
+    world = read_world(other_world_dir)
+    events = list(events_from_table(world.transactions))[:2_000]
+    straight = Decider.open(trained, tmp_path / "a", world.context)
+    expected = [straight.decide(e) for e in events]
+    first = Decider.open(trained, tmp_path / "b", world.context)
+    decided = [first.decide(e) for e in events[:1_000]]
+    first.save_state()
+    second = Decider.open(trained, tmp_path / "b")  # context comes back with the snapshot
+    decided += [second.decide(e) for e in events[1_000:]]
+    assert decided == expected
+    fresh = Decider.open(trained, tmp_path / "c", world.context)
+    forgetful = [fresh.decide(e) for e in events[1_000:]]
+    assert forgetful != expected[1_000:]  # without the snapshot the history is gone
+    assert all(d.model_version == straight.model.version_ for d in expected)

@@ -12,6 +12,8 @@ Guarantees:
   the same `FeatureState.observe` path as for worlds (velocity, amount against the account's own
   history, first-time counterparty, fan-in/out...), replayed over the file in time order. Without
   it only per-row features exist, and the report says so.
+- A `--scenario` column (fraud type, empty for legitimate rows) is never a feature; it only
+  splits recall per scenario in `metrics.json`.
 - Training also fits the raw-column baseline (the same LightGBM on the file's columns only) and
   stores it in `baseline/` in the model directory, so `evaluate` compares both on unseen data.
 """
@@ -63,6 +65,7 @@ class DataSchema:
     drop: tuple[str, ...] = ()
     features: tuple[str, ...] = ()
     text: tuple[str, ...] = field(default=())
+    scenario: str | None = None
 
 
 def read_data(path: Path) -> pa.Table:
@@ -130,7 +133,15 @@ def _time_problem(name: str, what: str) -> list[tuple[str, str]]:
 
 def check_columns(table: pa.Table, label: str | None, schema: DataSchema) -> None:
     """Every named column exists, the label is 0/1 and the time parses; all problems at once."""
-    named = [label, schema.time, schema.amount, schema.account, schema.counterparty, *schema.drop]
+    named = [
+        label,
+        schema.time,
+        schema.amount,
+        schema.account,
+        schema.counterparty,
+        schema.scenario,
+        *schema.drop,
+    ]
     problems = [
         ("column_missing", f"column {name!r} is not in the file: check the spelling or drop it")
         for name in named
@@ -149,20 +160,12 @@ def check_columns(table: pa.Table, label: str | None, schema: DataSchema) -> Non
 
 def infer_schema(table: pa.Table, label: str, schema: DataSchema) -> DataSchema:
     """The schema with its extra feature columns filled in from the file."""
-    used = {label, schema.time, schema.account, schema.counterparty, *schema.drop}
+    used = {label, schema.time, schema.account, schema.counterparty, schema.scenario, *schema.drop}
     extra = [name for name in table.column_names if name not in used]
     text = tuple(
         n for n in extra if not _numeric(table.schema.field(n).type) and n != schema.amount
     )
-    return DataSchema(
-        schema.time,
-        schema.amount,
-        schema.account,
-        schema.counterparty,
-        schema.drop,
-        tuple(extra),
-        text,
-    )
+    return replace(schema, features=tuple(extra), text=text)
 
 
 def _numeric(kind: pa.DataType) -> bool:
@@ -251,6 +254,16 @@ def labels_in_time_order(table: pa.Table, label: str, schema: DataSchema) -> np.
     return labels[np.argsort(stamps, kind="stable")]
 
 
+def scenarios_in_time_order(table: pa.Table, schema: DataSchema) -> np.ndarray | None:
+    """The scenario column as strings ("" when missing), rows in time order; None without one."""
+    if schema.scenario is None:
+        return None
+    stamps = parse_time_ns(table.column(schema.time), schema.time)
+    values = table.column(schema.scenario).cast(pa.string()).to_pylist()
+    names = np.array([value or "" for value in values], dtype=object)
+    return names[np.argsort(stamps, kind="stable")]
+
+
 def _importance(model: RiskModel) -> dict[str, float]:
     gains = model.booster_.feature_importance(importance_type="gain")
     return dict(zip(model.feature_names, (float(g) for g in gains), strict=True))
@@ -284,6 +297,7 @@ def train_data(
     schema = infer_schema(table, label, schema)
     features, raw, stamps = design(table, schema)
     labels = labels_in_time_order(table, label, schema)
+    scenarios = scenarios_in_time_order(table, schema)
     split = time_split(stamps, config)
     names, categorical = model_names(schema)
     model = fit(features, labels, split, names, categorical, config)
@@ -294,7 +308,12 @@ def train_data(
     test = split.test
     metrics: dict[str, Any] = {
         "model_version": model.version_,
-        "test": evaluate_scores(labels[test], model.score(features[test]), model.review_threshold_),
+        "test": evaluate_scores(
+            labels[test],
+            model.score(features[test]),
+            model.review_threshold_,
+            scenarios[test] if scenarios is not None else None,
+        ),
         "raw_column_baseline_test": evaluate_scores(
             labels[test], baseline.score(raw[test]), baseline.review_threshold_
         ),
@@ -324,6 +343,7 @@ def load_schema(model_dir: Path) -> DataSchema:
         drop=tuple(document.get("drop", ())),
         features=tuple(document.get("features", ())),
         text=tuple(document.get("text", ())),
+        scenario=document.get("scenario"),
     )
 
 
@@ -332,13 +352,16 @@ def evaluate_data(model_dir: Path, path: Path, label: str, out: Path) -> dict[st
     schema = load_schema(model_dir)
     model, baseline = load_model(model_dir), load_model(Path(model_dir) / BASELINE_DIR)
     table = read_data(path)
+    if schema.scenario not in table.column_names:
+        schema = replace(schema, scenario=None)  # scenarios are optional in evaluated data
     check_columns(table, label, replace(schema, drop=schema.features))  # features must exist
     features, raw, _ = design(table, schema)
     labels = labels_in_time_order(table, label, schema)
     scores = model.score(features)
+    scenarios = scenarios_in_time_order(table, schema)
     metrics: dict[str, Any] = {
         "model_version": model.version_,
-        "model": evaluate_scores(labels, scores, model.review_threshold_),
+        "model": evaluate_scores(labels, scores, model.review_threshold_, scenarios),
         "raw_column_baseline": evaluate_scores(
             labels, baseline.score(raw), baseline.review_threshold_
         ),

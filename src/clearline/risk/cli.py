@@ -9,6 +9,11 @@ Guarantees:
   against the model's training window (and writes drift.json).
 - `train --data FILE --label COL --time COL [...]`, `evaluate --model DIR --data FILE --label COL`
   train and evaluate on the user's own CSV/Parquet (see `clearline.risk.byod`).
+- `train --threshold-by cost --false-decline-cost X --missed-fraud-cost Y` picks the decline
+  threshold of least cost on the validation slice instead of an alert budget.
+- `shadow --model DIR --challenger DIR --world DIR --out DIR` replays a world through a `Decider`
+  whose challenger scores in shadow (logged to OUT/shadow.jsonl, never enforced) and writes the
+  comparison (agreement, and both models' metrics from the world's labels) to OUT/shadow.json.
 - Bad input becomes a `typer.BadParameter` naming the option.
 """
 
@@ -40,10 +45,31 @@ def train(
         str | None, typer.Option("--counterparty", help="Payee id column.")
     ] = None,
     drop: Annotated[list[str] | None, typer.Option("--drop", help="Column to ignore.")] = None,
+    scenario: Annotated[
+        str | None, typer.Option("--scenario", help="Fraud-type column: recall per scenario.")
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Model seed.")] = 7,
+    threshold_by: Annotated[
+        str, typer.Option("--threshold-by", help="Decline threshold: budget or cost.")
+    ] = "budget",
+    false_decline_cost: Annotated[
+        float, typer.Option("--false-decline-cost", help="Cost of declining an honest payment.")
+    ] = 1.0,
+    missed_fraud_cost: Annotated[
+        float, typer.Option("--missed-fraud-cost", help="Cost of letting a fraud through.")
+    ] = 100.0,
 ) -> None:
     """Train the fraud model on a simulated world (--world) or your own data (--data)."""
     from clearline.risk.model import TrainConfig
+
+    if threshold_by not in ("budget", "cost"):
+        raise typer.BadParameter("give budget or cost", param_hint="--threshold-by")
+    config = TrainConfig(
+        seed=seed,
+        threshold_by=threshold_by,
+        false_decline_cost=false_decline_cost,
+        missed_fraud_cost=missed_fraud_cost,
+    )
 
     if (world is None) == (data is None):
         raise typer.BadParameter("give exactly one of --world or --data", param_hint="--world")
@@ -53,13 +79,15 @@ def train(
 
             if label is None or time is None:
                 raise typer.BadParameter("--data needs --label and --time", param_hint="--data")
-            schema = DataSchema(time, amount, account, counterparty, tuple(drop or ()))
-            model = train_data(data, label, schema, out, TrainConfig(seed=seed))
+            schema = DataSchema(
+                time, amount, account, counterparty, tuple(drop or ()), scenario=scenario
+            )
+            model = train_data(data, label, schema, out, config)
         else:
             from clearline.risk.pipeline import train_world
 
             assert world is not None
-            model = train_world(world, out, TrainConfig(seed=seed))
+            model = train_world(world, out, config)
     except ClearlineError as error:
         raise typer.BadParameter(
             error.message, param_hint="--data" if data else "--world"
@@ -138,6 +166,28 @@ def drift(
         document = [{"name": r.name, "psi": r.psi, "status": r.status} for r in rows]
         (out / "drift.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         typer.echo(f"wrote {out / 'drift.json'}")
+
+
+@risk_app.command("shadow")
+def shadow(
+    model: Annotated[Path, typer.Option("--model", help="Champion model directory.")],
+    challenger: Annotated[Path, typer.Option("--challenger", help="Challenger model directory.")],
+    world: Annotated[Path, typer.Option("--world", help="A world to replay through both.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for shadow.jsonl and .json.")],
+) -> None:
+    """Champion decides, challenger scores in shadow (logged, never enforced); compare them."""
+    from clearline.risk.pipeline import shadow_world
+
+    try:
+        report = shadow_world(model, challenger, world, out)
+    except ClearlineError as error:
+        raise typer.BadParameter(error.message) from error
+    summary = {key: report[key] for key in ("events", "agreement", "champion_actions")}
+    summary["challenger_actions"] = report["challenger_actions"]
+    for side in ("champion", "challenger"):
+        if side in report:
+            summary[f"{side}_pr_auc"] = report[side]["pr_auc"]
+    typer.echo(json.dumps(summary, indent=2))
 
 
 def register(app: typer.Typer) -> None:

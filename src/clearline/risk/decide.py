@@ -8,22 +8,39 @@ Guarantees:
   on validation (decline above `decline_threshold_`, review above `review_threshold_`).
 - Reasons are the top positive feature contributions (LightGBM TreeSHAP, `pred_contrib=True`)
   in words, followed by every fired rule. The decision carries the model and rule-set versions.
+- Champion and challenger: a challenger model, when given, scores the same feature row in
+  shadow; its decision is written to a JSON-lines log beside the champion's and is never
+  returned or enforced (tested: the actions with and without any challenger are identical).
+- `Decider.open(model_dir, data_dir)` is the in-process API for other rooms: it loads a
+  registered model, the default rules and the online feature state snapshotted in `data_dir`
+  (if any); `save_state()` snapshots it there again, so a restart does not forget history.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
 import numpy as np
 
-from clearline.risk.features import FEATURE_NAMES, FEATURES, FeatureState, PaymentEvent
+from clearline.risk.features import (
+    FEATURE_NAMES,
+    FEATURES,
+    FeatureContext,
+    FeatureState,
+    PaymentEvent,
+)
 from clearline.risk.model import RiskModel
-from clearline.risk.rules import RuleSet
+from clearline.risk.rules import DEFAULT_RULES_PATH, RuleHit, RuleSet, load_rules
 
 REASONS_FROM_MODEL_MAX = 3
 WORDS = {spec.name: spec.words for spec in FEATURES}
 ACTION_RANK = {"approve": 0, "review": 1, "decline": 2}
+STATE_FILE = "risk_state.pickle"
+SHADOW_LOG = "shadow.jsonl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +66,7 @@ def describe(name: str, value: float) -> str:
 
 def top_reasons(model: RiskModel, row: np.ndarray, count: int) -> tuple[str, ...]:
     """The `count` features that pushed the score up the most, in words."""
-    contributions = model.contributions(row)[0][: len(model.feature_names)]
+    contributions = model.contributions_one(row)[: len(model.feature_names)]
     order = np.argsort(-contributions, kind="stable")
     return tuple(
         describe(model.feature_names[index], float(row[index]))
@@ -58,30 +75,131 @@ def top_reasons(model: RiskModel, row: np.ndarray, count: int) -> tuple[str, ...
     )
 
 
-class Decider:
-    """Holds the online feature state, the model and the rules; decides one event at a time."""
+def model_action(model: RiskModel, score: float) -> str:
+    """The action the model's thresholds give a score (before lists and rules)."""
+    if score >= model.decline_threshold_:
+        return "decline"
+    return "review" if score >= model.review_threshold_ else "approve"
 
-    def __init__(self, model: RiskModel, rules: RuleSet, state: FeatureState) -> None:
+
+def combine(action: str, hits: tuple[RuleHit, ...]) -> str:
+    """A review or decline rule raises the action; score-only rules never do."""
+    for hit in hits:
+        wanted = hit.action if hit.action in ACTION_RANK else "approve"
+        if ACTION_RANK[wanted] > ACTION_RANK[action]:
+            action = wanted
+    return action
+
+
+class Decider:
+    """Holds the online feature state, the champion model, the rules and an optional shadow
+    challenger; decides one event at a time."""
+
+    def __init__(
+        self,
+        model: RiskModel,
+        rules: RuleSet,
+        state: FeatureState,
+        challenger: RiskModel | None = None,
+        shadow_log: Path | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
         assert model.feature_names == FEATURE_NAMES, "model was trained on other features"
+        if challenger is not None:
+            assert challenger.feature_names == FEATURE_NAMES, "challenger has other features"
         self.model, self.rules, self.state = model, rules, state
+        self.challenger, self.data_dir = challenger, data_dir
+        self._shadow: IO[str] | None = None
+        if challenger is not None:
+            path = shadow_log or Path(data_dir or ".") / SHADOW_LOG
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._shadow = path.open("a", encoding="utf-8")
+
+    @classmethod
+    def open(
+        cls,
+        model_dir: Path,
+        data_dir: Path,
+        context: FeatureContext | None = None,
+        challenger_dir: Path | None = None,
+        rules_path: Path = DEFAULT_RULES_PATH,
+    ) -> Decider:
+        """A decider from a registered model directory; the feature state is restored from
+        `data_dir` when a snapshot is there, else started from `context` (empty if None)."""
+        from clearline.risk.registry import load_model
+
+        data_dir = Path(data_dir)
+        snapshot = data_dir / STATE_FILE
+        state = (
+            FeatureState.restore(snapshot)
+            if snapshot.exists()
+            else FeatureState(context or FeatureContext())
+        )
+        challenger = load_model(challenger_dir) if challenger_dir is not None else None
+        rules = load_rules(rules_path, frozenset(FEATURE_NAMES))
+        return cls(load_model(model_dir), rules, state, challenger, data_dir=data_dir)
+
+    def save_state(self) -> Path:
+        """Snapshot the online feature state into the data directory (atomic)."""
+        assert self.data_dir is not None, "open the decider with a data directory"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / STATE_FILE
+        self.state.snapshot(path)
+        return path
+
+    def report_fraud(self, account_id: int, known_at_ns: int) -> None:
+        """A confirmed fraud report on an account; later features see it (see features)."""
+        self.state.report_fraud(account_id, known_at_ns)
+
+    def close(self) -> None:
+        if self._shadow is not None:
+            self._shadow.close()
+            self._shadow = None
 
     def decide(self, event: PaymentEvent) -> Decision:
         row = np.asarray(self.state.observe(event), dtype=np.float64)
-        score = float(self.model.score(row)[0])
+        score = self.model.score_one(row)
         listed = self._listed(event)
         if listed is not None:
-            return self._decision(listed[0], score, (listed[1],))
-        hits = self.rules.evaluate(dict(zip(FEATURE_NAMES, row.tolist(), strict=True)))
-        action = self._model_action(score)
-        for hit in hits:
-            wanted = hit.action if hit.action in ACTION_RANK else "approve"
-            if ACTION_RANK[wanted] > ACTION_RANK[action]:
-                action = wanted
-        reasons = (
-            top_reasons(self.model, row, REASONS_FROM_MODEL_MAX) if action != "approve" else ()
+            decision = self._decision(listed[0], score, (listed[1],))
+            hits: tuple[RuleHit, ...] = ()
+        else:
+            hits = self.rules.evaluate(dict(zip(FEATURE_NAMES, row.tolist(), strict=True)))
+            action = combine(model_action(self.model, score), hits)
+            reasons = (
+                top_reasons(self.model, row, REASONS_FROM_MODEL_MAX) if action != "approve" else ()
+            )
+            fired = tuple(f"rule {hit.name} ({hit.typology})" for hit in hits)
+            decision = self._decision(action, score, reasons + fired)
+        if self._shadow is not None:
+            self._log_shadow(event, row, decision, listed, hits)
+        return decision
+
+    def _log_shadow(
+        self,
+        event: PaymentEvent,
+        row: np.ndarray,
+        champion: Decision,
+        listed: tuple[str, str] | None,
+        hits: tuple[RuleHit, ...],
+    ) -> None:
+        """Score the challenger on the same row and log both; the result is never used."""
+        assert self.challenger is not None and self._shadow is not None
+        score = float(self.challenger.score(row)[0])
+        action = (
+            listed[0] if listed is not None else combine(model_action(self.challenger, score), hits)
         )
-        fired = tuple(f"rule {hit.name} ({hit.typology})" for hit in hits)
-        return self._decision(action, score, reasons + fired)
+        record = {
+            "transaction_id": event.transaction_id,
+            "timestamp_ns": event.timestamp_ns,
+            "champion": {
+                "version": champion.model_version,
+                "action": champion.action,
+                "score": champion.score,
+            },
+            "challenger": {"version": self.challenger.version_, "action": action, "score": score},
+        }
+        self._shadow.write(json.dumps(record, separators=(",", ":")) + "\n")
 
     def _listed(self, event: PaymentEvent) -> tuple[str, str] | None:
         if event.from_account_id in self.rules.block_accounts:
@@ -91,11 +209,6 @@ class Decider:
         if event.from_account_id in self.rules.allow_accounts:
             return ("approve", "payer is on the allow list")
         return None
-
-    def _model_action(self, score: float) -> str:
-        if score >= self.model.decline_threshold_:
-            return "decline"
-        return "review" if score >= self.model.review_threshold_ else "approve"
 
     def _decision(self, action: str, score: float, reasons: tuple[str, ...]) -> Decision:
         return Decision(action, score, self.model.version_, self.rules.version, reasons)

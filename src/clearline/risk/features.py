@@ -3,25 +3,33 @@
 Guarantees:
 - One code path. `FeatureState.observe(event)` is the only function that computes features: it
   reads the state *before* the event, returns the vector, then folds the event into the state.
-  Offline computation (`replay`) is nothing but `observe` over history in time order, so training
-  and serving cannot disagree (tested: online vectors from the simulator's event stream equal the
-  offline vectors from the written tables, bit for bit).
-- Point-in-time correct. A vector depends only on events strictly earlier in stream order and on
-  the entity context known before the stream started (KYC tier, account tenure, reference FX
-  rates). Events must arrive in non-decreasing time order; an earlier timestamp is refused.
+  Offline computation (`replay`) and batch scoring (`clearline.risk.batch`) are nothing but
+  `observe` over events in time order, so training and serving cannot disagree (tested: online
+  vectors from the simulator's event stream, with a snapshot and restart half way, equal the
+  offline and batch vectors from the written tables, bit for bit).
+- Point-in-time correct. A vector depends only on events strictly earlier in stream order, on the
+  entity context known before the stream started (KYC tier, account tenure, reference FX rates),
+  and on fraud reports whose `known_at_ns` is not after the event (`report_fraud`). Events must
+  arrive in non-decreasing time order; an earlier timestamp is refused.
 - Bounded memory per account and per device: every window, history and "seen" set is capped by a
   named constant below (counts saturate at the cap; the oldest entry goes first).
 - Money sums inside windows are exact integers in the account's own asset; conversion to USD
   (a float, for comparability across currencies) happens only when a feature value is read.
 - The state can be snapshotted to a file and restored; a restored state continues exactly as the
   original would (tested), so a restart does not forget history.
+
+Speed: windows are lists with start indexes found by bisection and running (prefix) sums, so an
+event costs a few C-level operations per window instead of Python loops (see docs/risk.md).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import pickle
-from collections import OrderedDict, deque
+from array import array
+from bisect import bisect_right, insort
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +44,8 @@ from clearline.core.vocabulary import CHANNELS, PAYMENT_TYPES
 NS_PER_SECOND = 1_000_000_000
 HOUR_NS = 3_600 * NS_PER_SECOND
 DAY_NS = 24 * HOUR_NS
-WINDOWS = (("1h", HOUR_NS), ("24h", DAY_NS), ("7d", 7 * DAY_NS))
+WEEK_NS = 7 * DAY_NS
+WINDOWS = (("1h", HOUR_NS), ("24h", DAY_NS), ("7d", WEEK_NS))
 AMOUNT_HISTORY_NS = 30 * DAY_NS
 MAX_WINDOW_EVENTS = 512
 """Events kept per account, per direction, per window; counts saturate here."""
@@ -45,9 +54,13 @@ MAX_AMOUNT_HISTORY = 128
 MAX_COUNTERPARTIES = 256
 MAX_DEVICES = 16
 MAX_CORRIDORS = 32
+MAX_FLAGGED_CONTACTS = 32
+"""Distinct flagged accounts remembered per account (the feature saturates here)."""
+COMPACT_AT = 256
+"""Expired entries a window list may keep before it is compacted (bounds memory)."""
 MIN_HOUR_HISTORY = 5
 """Payments an account needs before its hour-of-day habit is judged."""
-SNAPSHOT_FORMAT = "clearline.risk.features/1"
+SNAPSHOT_FORMAT = "clearline.risk.features/2"
 
 OWNER_KINDS = ("person", "merchant", "enterprise", "participant")
 MCC_RISK = {
@@ -96,12 +109,17 @@ FEATURES: tuple[FeatureSpec, ...] = (
     _spec("payer_fan_out_7d", "payer paid {value:.0f} different accounts in 7 days"),
     _spec("payee_fan_in_24h", "payee was paid by {value:.0f} different accounts in 24 h"),
     _spec("payee_fan_in_7d", "payee was paid by {value:.0f} different accounts in 7 days"),
+    _spec("payer_out_sum_24h_share_7d", "{value:.0%} of the payer's 7-day spending is from 24 h"),
+    _spec("payee_in_sum_24h_share_7d", "{value:.0%} of the payee's 7-day inflow is from 24 h"),
+    _spec("payer_out_to_in_7d", "payer sends {value:.1f}× what it received in 7 days"),
     _spec("amount_usd", "amount of USD {value:,.2f}"),
     _spec("amount_to_median_30d", "amount {value:.1f}× this account's 30-day median"),
     _spec("amount_to_max_30d", "amount {value:.1f}× this account's largest payment in 30 days"),
     _spec("amount_to_inflow_24h", "amount is {value:.1f}× what the account received in 24 h"),
     _spec("payer_history_count", "payer has only {value:.0f} earlier payments on record"),
     _spec("hours_since_last_inflow", "paid out {value:.1f} h after money arrived"),
+    _spec("amount_to_last_inflow", "amount is {value:.2f}× the payment the account last received"),
+    _spec("last_inflow_from_new_sender", "the money just received came from a first-time sender"),
     _spec("first_time_counterparty", "first payment to this counterparty"),
     _spec("payee_paid_payer_before", "payee has paid this payer before"),
     _spec("device_present", "a device was used"),
@@ -109,6 +127,8 @@ FEATURES: tuple[FeatureSpec, ...] = (
     _spec("new_channel", "a channel this account has never used"),
     _spec("device_accounts_24h", "this device paid for {value:.0f} accounts in 24 h"),
     _spec("device_count_1h", "this device made {value:.0f} payments in the last hour"),
+    _spec("device_age_hours", "this device was first seen {value:.1f} h ago"),
+    _spec("payer_device_count", "payer has used {value:.0f} devices"),
     _spec("hour_of_day_utc", "paid at {value:.0f}h UTC"),
     _spec("hour_share", "only {value:.0%} of this account's payments happen at this hour"),
     _spec("cross_border", "cross-border payment"),
@@ -123,6 +143,10 @@ FEATURES: tuple[FeatureSpec, ...] = (
     _spec("mcc_risk", "merchant category of risk level {value:.0f}"),
     _spec("payment_type_code", "payment type {value:.0f}"),
     _spec("channel_code", "channel {value:.0f}"),
+    _spec("payer_flagged", "payer was reported for fraud before"),
+    _spec("payee_flagged", "payee was reported for fraud before"),
+    _spec("payer_flagged_contacts", "payer dealt with {value:.0f} accounts reported for fraud"),
+    _spec("payee_flagged_contacts", "payee dealt with {value:.0f} accounts reported for fraud"),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(spec.name for spec in FEATURES)
 FEATURE_INDEX = {name: index for index, name in enumerate(FEATURE_NAMES)}
@@ -184,80 +208,153 @@ class FeatureContext:
         return amount * rate
 
 
-class Window:
-    """Events in (now - span, now], capped, with a running integer sum and distinct parties."""
+class Flow:
+    """Payments of one account in one direction (or of one device) over the last 7 days.
 
-    __slots__ = ("events", "parties", "span_ns", "total")
+    Entries are kept in arrival order in plain lists with a prefix sum of the amounts; the first
+    entry inside each window is found by bisection on the times, so reading a count or a sum is
+    O(log n) in C. Distinct parties are counted incrementally for 24 h and 7 d. A window holds at
+    most MAX_WINDOW_EVENTS entries (the newest); expired entries are dropped in bulk once
+    COMPACT_AT of them have piled up, so memory stays bounded.
+    """
 
-    def __init__(self, span_ns: int) -> None:
-        self.span_ns = span_ns
-        self.events: deque[tuple[int, int, int]] = deque()
-        self.parties: dict[int, int] = {}
-        self.total = 0
+    __slots__ = ("cumulative", "fan_day", "fan_week", "parties", "start_day", "start_week", "times")
+
+    def __init__(self) -> None:
+        self.times: list[int] = []
+        self.cumulative: list[int] = [0]
+        """cumulative[i]: sum of the amounts of the entries before entry i."""
+        self.parties: list[int] = []
+        self.start_day = 0
+        self.start_week = 0
+        self.fan_day: dict[int, int] = {}
+        self.fan_week: dict[int, int] = {}
 
     def expire(self, now_ns: int) -> None:
-        while self.events and (
-            self.events[0][0] <= now_ns - self.span_ns or len(self.events) > MAX_WINDOW_EVENTS
-        ):
-            self._drop()
+        """Move the 24 h and 7 d starts past what left the windows (idempotent for one time)."""
+        times, floor = self.times, len(self.times) - MAX_WINDOW_EVENTS
+        week = max(bisect_right(times, now_ns - WEEK_NS, self.start_week), floor)
+        if week > self.start_week:
+            _forget(self.fan_week, self.parties, self.start_week, week)
+            self.start_week = week
+        day = max(bisect_right(times, now_ns - DAY_NS, max(self.start_day, week)), floor)
+        if day > self.start_day:
+            _forget(self.fan_day, self.parties, self.start_day, day)
+            self.start_day = day
+        if week >= COMPACT_AT:
+            del times[:week], self.parties[:week], self.cumulative[:week]
+            self.start_day -= week
+            self.start_week = 0
 
-    def _drop(self) -> None:
-        _, amount, party = self.events.popleft()
-        self.total -= amount
-        left = self.parties[party] - 1
-        if left:
-            self.parties[party] = left
-        else:
-            del self.parties[party]
+    def read(self, now_ns: int) -> tuple[int, int, int, int, int, int, int, int]:
+        """Expire, then (count 1h, 24h, 7d, sum 1h, 24h, 7d, distinct parties 24h, 7d)."""
+        self.expire(now_ns)
+        size, cumulative = len(self.times), self.cumulative
+        hour = max(
+            bisect_right(self.times, now_ns - HOUR_NS, self.start_day), size - MAX_WINDOW_EVENTS
+        )
+        total = cumulative[size]
+        return (
+            size - hour,
+            size - self.start_day,
+            size - self.start_week,
+            total - cumulative[hour],
+            total - cumulative[self.start_day],
+            total - cumulative[self.start_week],
+            len(self.fan_day),
+            len(self.fan_week),
+        )
 
     def add(self, now_ns: int, amount: int, party: int) -> None:
-        self.events.append((now_ns, amount, party))
-        self.total += amount
-        self.parties[party] = self.parties.get(party, 0) + 1
-        if len(self.events) > MAX_WINDOW_EVENTS:
-            self._drop()
+        self.times.append(now_ns)
+        self.parties.append(party)
+        self.cumulative.append(self.cumulative[-1] + amount)
+        self.fan_day[party] = self.fan_day.get(party, 0) + 1
+        self.fan_week[party] = self.fan_week.get(party, 0) + 1
 
 
-def _remember(seen: OrderedDict[object, None], key: object, cap: int) -> None:
+def _forget(counts: dict[int, int], parties: list[int], start: int, stop: int) -> None:
+    for party in parties[start:stop]:
+        left = counts[party] - 1
+        if left:
+            counts[party] = left
+        else:
+            del counts[party]
+
+
+def _remember(seen: dict[object, None], key: object, cap: int) -> None:
+    """Insert or refresh `key` as the newest entry; drop the oldest beyond `cap`."""
+    seen.pop(key, None)
     seen[key] = None
-    seen.move_to_end(key)
     if len(seen) > cap:
-        seen.popitem(last=False)
+        del seen[next(iter(seen))]
 
 
 class AccountState:
-    """Bounded history of one account (both as payer and payee)."""
+    """Bounded history of one account (both as payer and payee) and what is known about it."""
 
     __slots__ = (
-        "amounts",
+        "amount_log",
         "channels",
         "corridors",
         "counterparties",
         "devices",
+        "flagged",
+        "flagged_contacts",
         "hour_counts",
         "incoming",
+        "last_inflow_amount",
+        "last_inflow_new_sender",
         "last_inflow_ns",
         "outgoing",
         "payments",
+        "senders",
+        "sorted_amounts",
     )
 
     def __init__(self) -> None:
-        self.outgoing = [Window(span) for _, span in WINDOWS]
-        self.incoming = [Window(span) for _, span in WINDOWS]
-        self.amounts: deque[tuple[int, int]] = deque()
-        self.counterparties: OrderedDict[object, None] = OrderedDict()
-        self.devices: OrderedDict[object, None] = OrderedDict()
-        self.corridors: OrderedDict[object, None] = OrderedDict()
+        self.outgoing = Flow()
+        self.incoming = Flow()
+        self.amount_log: deque[tuple[int, int]] = deque()
+        self.sorted_amounts: list[int] = []
+        self.counterparties: dict[object, None] = {}
+        self.senders: dict[object, None] = {}
+        self.devices: dict[object, None] = {}
+        self.corridors: dict[object, None] = {}
         self.channels: set[str] = set()
         self.hour_counts = [0] * 24
         self.payments = 0
         self.last_inflow_ns = -1
+        self.last_inflow_amount = 0
+        self.last_inflow_new_sender = 0.0
+        self.flagged = False
+        self.flagged_contacts: dict[object, None] = {}
 
-    def expire(self, now_ns: int) -> None:
-        for window in (*self.outgoing, *self.incoming):
-            window.expire(now_ns)
-        while self.amounts and self.amounts[0][0] <= now_ns - AMOUNT_HISTORY_NS:
-            self.amounts.popleft()
+    def expire_amounts(self, now_ns: int) -> None:
+        log = self.amount_log
+        while log and log[0][0] <= now_ns - AMOUNT_HISTORY_NS:
+            self._drop_amount()
+
+    def _drop_amount(self) -> None:
+        _, amount = self.amount_log.popleft()
+        ordered = self.sorted_amounts
+        del ordered[bisect_right(ordered, amount) - 1]
+
+    def add_amount(self, now_ns: int, amount: int) -> None:
+        self.amount_log.append((now_ns, amount))
+        insort(self.sorted_amounts, amount)
+        if len(self.amount_log) > MAX_AMOUNT_HISTORY:
+            self._drop_amount()
+
+
+class DeviceState:
+    """A device: when it was first seen and its payments (party = the paying account)."""
+
+    __slots__ = ("first_seen_ns", "flow")
+
+    def __init__(self) -> None:
+        self.first_seen_ns = -1
+        self.flow = Flow()
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -267,22 +364,37 @@ def _ratio(numerator: float, denominator: float) -> float:
 def _hour_share(state: AccountState, hour: int) -> float:
     if state.payments < MIN_HOUR_HISTORY:
         return math.nan
-    near = sum(state.hour_counts[(hour + shift) % 24] for shift in (-1, 0, 1))
-    return near / state.payments
+    counts = state.hour_counts
+    return (counts[hour - 1] + counts[hour] + counts[(hour + 1) % 24]) / state.payments
 
 
-def _code(value: str | None, vocabulary: tuple[str, ...]) -> float:
-    return float(vocabulary.index(value)) if value in vocabulary else -1.0
+def _median(ordered: list[int]) -> float:
+    size = len(ordered)
+    if not size:
+        return math.nan
+    middle = size // 2
+    return ordered[middle] if size % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+OWNER_KIND_CODE = {kind: float(index) for index, kind in enumerate(OWNER_KINDS)}
+PAYMENT_TYPE_CODE = {kind: float(index) for index, kind in enumerate(PAYMENT_TYPES)}
+CHANNEL_CODE = {kind: float(index) for index, kind in enumerate(CHANNELS)}
+NO_DEVICE = (0.0, 0.0, 0.0, 0.0, math.nan)
+UNKNOWN_PROFILE = AccountProfile()
 
 
 class FeatureState:
-    """All online state: one `AccountState` per account and a device window per device."""
+    """All online state: one `AccountState` per account, one `DeviceState` per device, and the
+    fraud reports not yet due."""
 
     def __init__(self, context: FeatureContext) -> None:
         self.context = context
         self.accounts: dict[int, AccountState] = {}
-        self.devices: dict[int, Window] = {}
+        self.devices: dict[int, DeviceState] = {}
         self.last_ns = -(2**63)
+        self.pending_reports: list[tuple[int, int, int]] = []
+        """Heap of (known_at_ns, arrival number, account id) of fraud reports not yet applied."""
+        self.reports_received = 0
 
     def _account(self, account_id: int) -> AccountState:
         state = self.accounts.get(account_id)
@@ -290,70 +402,113 @@ class FeatureState:
             state = self.accounts[account_id] = AccountState()
         return state
 
+    def _rate(self, asset: str) -> float:
+        """USD per minor unit, read from the context on every call (callers may add rates)."""
+        rate = self.context.usd_per_unit.get(asset)
+        return rate if rate is not None else self.context.to_usd(1, asset)
+
+    def report_fraud(self, account_id: int, known_at_ns: int) -> None:
+        """A fraud report on `account_id` (e.g. it received a confirmed fraudulent payment),
+        known from `known_at_ns`. It is applied before the first event at or after that time."""
+        heapq.heappush(self.pending_reports, (known_at_ns, self.reports_received, account_id))
+        self.reports_received += 1
+
+    def _apply_reports(self, now_ns: int) -> None:
+        pending = self.pending_reports
+        while pending and pending[0][0] <= now_ns:
+            _, _, account_id = heapq.heappop(pending)
+            flagged = self._account(account_id)
+            if flagged.flagged:
+                continue
+            flagged.flagged = True
+            for contact in (*flagged.counterparties, *flagged.senders):
+                other = self.accounts.get(contact)  # type: ignore[call-overload]
+                if other is not None:
+                    _remember(other.flagged_contacts, account_id, MAX_FLAGGED_CONTACTS)
+
     def observe(self, event: PaymentEvent) -> tuple[float, ...]:
         """The feature vector of `event` from what came before it; then remember the event."""
-        if event.timestamp_ns < self.last_ns:
+        now = event.timestamp_ns
+        if now < self.last_ns:
             raise InvalidInput(
-                f"event at {event.timestamp_ns} arrived after one at {self.last_ns}: "
-                "feed events in time order",
+                f"event at {now} arrived after one at {self.last_ns}: feed events in time order",
                 code="event_out_of_order",
             )
-        self.last_ns = event.timestamp_ns
+        self.last_ns = now
+        if self.pending_reports and self.pending_reports[0][0] <= now:
+            self._apply_reports(now)
         payer, payee = self._account(event.from_account_id), self._account(event.to_account_id)
-        payer.expire(event.timestamp_ns)
-        payee.expire(event.timestamp_ns)
-        device = self._device_window(event)
+        device = self._device(event)
+        outgoing, received = payer.outgoing.read(now), payer.incoming.read(now)
+        incoming = payee.incoming.read(now)
         vector = (
-            *self._velocity(event, payer, payee),
-            *self._amounts(event, payer),
+            *self._velocity(event, outgoing, received, incoming),
+            *self._amounts(event, payer, received),
             *self._novelty(event, payer, payee, device),
             *self._profiles(event),
+            float(payer.flagged),
+            float(payee.flagged),
+            float(len(payer.flagged_contacts)),
+            float(len(payee.flagged_contacts)),
         )
         self._update(event, payer, payee, device)
         return vector
 
-    def _device_window(self, event: PaymentEvent) -> Window | None:
+    def _device(self, event: PaymentEvent) -> DeviceState | None:
         if event.device_id is None:
             return None
-        window = self.devices.get(event.device_id)
-        if window is None:
-            window = self.devices[event.device_id] = Window(DAY_NS)
-        window.expire(event.timestamp_ns)
-        return window
+        device = self.devices.get(event.device_id)
+        if device is None:
+            device = self.devices[event.device_id] = DeviceState()
+        return device
 
     def _velocity(
-        self, event: PaymentEvent, payer: AccountState, payee: AccountState
+        self,
+        event: PaymentEvent,
+        outgoing: tuple[int, ...],
+        received: tuple[int, ...],
+        incoming: tuple[int, ...],
     ) -> tuple[float, ...]:
-        usd = self.context.to_usd
+        paid, got = self._rate(event.asset_paid), self._rate(event.asset_received)
         return (
-            *(float(len(w.events)) for w in payer.outgoing),
-            *(usd(w.total, event.asset_paid) for w in payer.outgoing),
-            *(float(len(w.events)) for w in payee.incoming),
-            *(usd(w.total, event.asset_received) for w in payee.incoming),
-            float(len(payer.outgoing[1].parties)),
-            float(len(payer.outgoing[2].parties)),
-            float(len(payee.incoming[1].parties)),
-            float(len(payee.incoming[2].parties)),
+            float(outgoing[0]),
+            float(outgoing[1]),
+            float(outgoing[2]),
+            outgoing[3] * paid,
+            outgoing[4] * paid,
+            outgoing[5] * paid,
+            float(incoming[0]),
+            float(incoming[1]),
+            float(incoming[2]),
+            incoming[3] * got,
+            incoming[4] * got,
+            incoming[5] * got,
+            float(outgoing[6]),
+            float(outgoing[7]),
+            float(incoming[6]),
+            float(incoming[7]),
+            _ratio(outgoing[4], outgoing[5]),
+            _ratio(incoming[4], incoming[5]),
+            _ratio(outgoing[5] + event.amount_paid, received[5]),
         )
 
-    def _amounts(self, event: PaymentEvent, payer: AccountState) -> tuple[float, ...]:
-        past = sorted(amount for _, amount in payer.amounts)
-        middle = len(past) // 2
-        median = (
-            (past[middle] if len(past) % 2 else (past[middle - 1] + past[middle]) / 2)
-            if past
-            else math.nan
-        )
-        largest = float(past[-1]) if past else math.nan
-        inflow = self.context.to_usd(payer.incoming[1].total, event.asset_paid)
+    def _amounts(
+        self, event: PaymentEvent, payer: AccountState, received: tuple[int, ...]
+    ) -> tuple[float, ...]:
+        payer.expire_amounts(event.timestamp_ns)
+        ordered, amount = payer.sorted_amounts, event.amount_paid
+        rate = self._rate(event.asset_paid)
         since = event.timestamp_ns - payer.last_inflow_ns
+        inflow = payer.last_inflow_ns >= 0
         return (
-            self.context.to_usd(event.amount_paid, event.asset_paid),
-            _ratio(event.amount_paid, median),
-            _ratio(event.amount_paid, largest),
-            _ratio(self.context.to_usd(event.amount_paid, event.asset_paid), inflow),
+            amount * rate,
+            _ratio(amount, _median(ordered)),
+            _ratio(amount, float(ordered[-1]) if ordered else math.nan),
+            _ratio(amount * rate, received[4] * rate),
             float(payer.payments),
-            since / HOUR_NS if payer.last_inflow_ns >= 0 else math.nan,
+            since / HOUR_NS if inflow else math.nan,
+            _ratio(amount, payer.last_inflow_amount) if inflow else math.nan,
+            payer.last_inflow_new_sender,
         )
 
     def _novelty(
@@ -361,43 +516,55 @@ class FeatureState:
         event: PaymentEvent,
         payer: AccountState,
         payee: AccountState,
-        device: Window | None,
+        device: DeviceState | None,
     ) -> tuple[float, ...]:
-        hour = (event.timestamp_ns // HOUR_NS) % 24
+        now = event.timestamp_ns
+        hour = (now // HOUR_NS) % 24
         cross = event.from_country != event.to_country
-        corridor = (event.from_country, event.to_country)
+        if device is None:
+            seen = NO_DEVICE
+        else:
+            counts = device.flow.read(now)
+            seen = (
+                1.0,
+                float(event.device_id not in payer.devices),
+                float(counts[6]),
+                float(counts[0]),
+                (now - device.first_seen_ns) / HOUR_NS if device.first_seen_ns >= 0 else math.nan,
+            )
         return (
             float(event.to_account_id not in payer.counterparties),
             float(event.from_account_id in payee.counterparties),
-            float(device is not None),
-            float(device is not None and event.device_id not in payer.devices),
+            seen[0],
+            seen[1],
             float(event.channel not in payer.channels),
-            float(len(device.parties)) if device is not None else 0.0,
-            float(sum(1 for ts, _, _ in device.events if ts > event.timestamp_ns - HOUR_NS))
-            if device is not None
-            else 0.0,
+            seen[2],
+            seen[3],
+            seen[4],
+            float(len(payer.devices)),
             float(hour),
             _hour_share(payer, hour),
             float(cross),
             float(event.asset_paid != event.asset_received),
-            float(cross and corridor not in payer.corridors),
+            float(cross and (event.from_country, event.to_country) not in payer.corridors),
         )
 
     def _profiles(self, event: PaymentEvent) -> tuple[float, ...]:
-        unknown = AccountProfile()
-        payer = self.context.profiles.get(event.from_account_id, unknown)
-        payee = self.context.profiles.get(event.to_account_id, unknown)
+        """Read from the context on every event: callers may register accounts as they open."""
+        profiles = self.context.profiles
+        payer = profiles.get(event.from_account_id) or UNKNOWN_PROFILE
+        payee = profiles.get(event.to_account_id) or UNKNOWN_PROFILE
         elapsed_days = (event.timestamp_ns - self.context.reference_ns) / DAY_NS
         return (
             float(payer.kyc_tier),
             payer.tenure_days + elapsed_days,
             payee.tenure_days + elapsed_days,
             float(payer.age_band),
-            _code(payer.owner_kind, OWNER_KINDS),
-            _code(payee.owner_kind, OWNER_KINDS),
+            OWNER_KIND_CODE.get(payer.owner_kind, -1.0),
+            OWNER_KIND_CODE.get(payee.owner_kind, -1.0),
             MCC_RISK.get(event.merchant_category or "", 0.0),
-            _code(event.payment_type, PAYMENT_TYPES),
-            _code(event.channel, CHANNELS),
+            PAYMENT_TYPE_CODE.get(event.payment_type, -1.0),
+            CHANNEL_CODE.get(event.channel, -1.0),
         )
 
     def _update(
@@ -405,26 +572,31 @@ class FeatureState:
         event: PaymentEvent,
         payer: AccountState,
         payee: AccountState,
-        device: Window | None,
+        device: DeviceState | None,
     ) -> None:
-        now = event.timestamp_ns
-        for window in payer.outgoing:
-            window.add(now, event.amount_paid, event.to_account_id)
-        for window in payee.incoming:
-            window.add(now, event.amount_received, event.from_account_id)
-        payer.amounts.append((now, event.amount_paid))
-        if len(payer.amounts) > MAX_AMOUNT_HISTORY:
-            payer.amounts.popleft()
-        _remember(payer.counterparties, event.to_account_id, MAX_COUNTERPARTIES)
-        if event.device_id is not None and device is not None:
+        now, payer_id, payee_id = event.timestamp_ns, event.from_account_id, event.to_account_id
+        payer.outgoing.add(now, event.amount_paid, payee_id)
+        payee.incoming.add(now, event.amount_received, payer_id)
+        payer.add_amount(now, event.amount_paid)
+        _remember(payer.counterparties, payee_id, MAX_COUNTERPARTIES)
+        payee.last_inflow_new_sender = float(payer_id not in payee.senders)
+        _remember(payee.senders, payer_id, MAX_COUNTERPARTIES)
+        if device is not None:
             _remember(payer.devices, event.device_id, MAX_DEVICES)
-            device.add(now, 1, event.from_account_id)
+            device.flow.add(now, 1, payer_id)
+            if device.first_seen_ns < 0:
+                device.first_seen_ns = now
         if event.from_country != event.to_country:
             _remember(payer.corridors, (event.from_country, event.to_country), MAX_CORRIDORS)
         payer.channels.add(event.channel)
         payer.hour_counts[(now // HOUR_NS) % 24] += 1
         payer.payments += 1
         payee.last_inflow_ns = now
+        payee.last_inflow_amount = event.amount_received
+        if payee.flagged and payee_id not in payer.flagged_contacts:
+            _remember(payer.flagged_contacts, payee_id, MAX_FLAGGED_CONTACTS)
+        if payer.flagged and payer_id not in payee.flagged_contacts:
+            _remember(payee.flagged_contacts, payer_id, MAX_FLAGGED_CONTACTS)
 
     def snapshot(self, path: Path) -> None:
         """Write the whole state to `path` (our own data directory; a pickle, atomic)."""
@@ -446,11 +618,48 @@ class FeatureState:
         return state
 
 
-def replay(events: Iterable[PaymentEvent], context: FeatureContext) -> np.ndarray:
-    """Offline features: `observe` over `events` in order, one row per event (float64)."""
-    state = FeatureState(context)
-    rows = [state.observe(event) for event in events]
-    return np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURE_NAMES))
+assert len(
+    FeatureState(FeatureContext()).observe(PaymentEvent(0, 1, 2, 1, "USD", 1, "USD", "", ""))
+) == len(FEATURE_NAMES)
+
+
+def replay(
+    events: Iterable[PaymentEvent],
+    context: FeatureContext,
+    reports: Iterable[tuple[int, int]] = (),
+    state: FeatureState | None = None,
+) -> np.ndarray:
+    """Offline features: `observe` over `events` in order, one row per event (float64).
+
+    reports: (known_at_ns, account id) fraud reports, applied when due (see `report_fraud`).
+    state: continue from this state (e.g. the training history) instead of an empty one.
+    """
+    state = state if state is not None else FeatureState(context)
+    for known_at_ns, account_id in reports:
+        state.report_fraud(account_id, known_at_ns)
+    values = array("d")
+    observe, extend = state.observe, values.extend
+    for event in events:
+        extend(observe(event))
+    return np.frombuffer(values, dtype=np.float64).reshape(-1, len(FEATURE_NAMES)).copy()
+
+
+def reports_from_labels(
+    table: pa.Table, is_fraud: np.ndarray, context: FeatureContext, delay_ns: int
+) -> list[tuple[int, int]]:
+    """Fraud reports a deployed system would receive: the receiving account of each labelled
+    fraudulent payment, when it belongs to a person (a mule or accomplice, not a merchant or a
+    bank's cash account), known `delay_ns` after the payment. Sorted by `known_at_ns`."""
+    rows = np.flatnonzero(is_fraud)
+    stamps = table.column("timestamp").cast(pa.int64()).take(pa.array(rows)).to_pylist()
+    payees = table.column("to_account_id").take(pa.array(rows)).to_pylist()
+    person = AccountProfile().owner_kind
+    reports = [
+        (int(stamp) + delay_ns, int(payee))
+        for stamp, payee in zip(stamps, payees, strict=True)
+        if context.profiles.get(payee, AccountProfile()).owner_kind == person
+    ]
+    return sorted(reports)
 
 
 def events_from_table(table: pa.Table) -> Iterator[PaymentEvent]:

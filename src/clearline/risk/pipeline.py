@@ -4,7 +4,12 @@ Guarantees:
 - Training uses one world's time-ordered split (train, validation for thresholds, test held out).
 - Evaluation scores a world the model never saw; the raw-column baseline is trained on the same
   training slice with the same settings, but on raw transaction columns only, so the value of the
-  features is visible. The rules-only baseline ranks by the rule weights at the same alert rate.
+  features is visible. The rules-only baseline ranks by the rule weights; the report compares the
+  model with it at 1% false-positive rate and at the rules' own alert budget (`vs_rules`).
+- Fraud reports: a deployed system learns of confirmed fraud some time after it happens. Worlds
+  are replayed with the reports a bank would have received (the receiving person account of each
+  labelled fraudulent payment, known REPORT_DELAY_NS later; `reports_from_labels`), never sooner.
+  The evaluation also scores the unseen world with no reports at all, so their share is visible.
 """
 
 from __future__ import annotations
@@ -23,8 +28,15 @@ from clearline.risk.drift import (
     load_reference,
     save_reference,
 )
-from clearline.risk.features import CATEGORICAL_FEATURES, FEATURE_NAMES, events_from_table, replay
-from clearline.risk.metrics import evaluate_scores
+from clearline.risk.features import (
+    DAY_NS,
+    FEATURE_NAMES,
+    FeatureState,
+    events_from_table,
+    replay,
+    reports_from_labels,
+)
+from clearline.risk.metrics import evaluate_scores, recall_at_fpr
 from clearline.risk.model import RiskModel, TrainConfig, fit, time_split
 from clearline.risk.registry import save_model
 from clearline.risk.report import model_card, write_metrics, write_plots
@@ -43,6 +55,10 @@ RAW_COLUMNS = (
 RAW_CATEGORICAL = ("channel", "payment_type", "merchant_category")
 RULES_ALERT_WEIGHT = 2.0
 """The rules-only baseline alerts when fired rules weigh at least this much."""
+REPORT_DELAY_NS = 3 * DAY_NS
+"""A fraud report is known three days after the payment (chargebacks and scam reports take days);
+fixed before any evaluation, not tuned."""
+COMPARED_FPR = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +70,15 @@ class Prepared:
     timestamps_ns: np.ndarray
 
 
-def prepare(world: LabelledWorld) -> Prepared:
-    features = replay(events_from_table(world.transactions), world.context)
+def prepare(world: LabelledWorld, report_delay_ns: int | None = REPORT_DELAY_NS) -> Prepared:
+    """Features by replay, with the fraud reports known `report_delay_ns` after each fraud
+    (none when `report_delay_ns` is None)."""
+    reports = (
+        reports_from_labels(world.transactions, world.is_fraud, world.context, report_delay_ns)
+        if report_delay_ns is not None
+        else []
+    )
+    features = replay(events_from_table(world.transactions), world.context, reports)
     stamps = np.asarray(world.transactions.column("timestamp").cast(pa.int64()).to_numpy())
     return Prepared(world, features, stamps)
 
@@ -102,9 +125,7 @@ def train_world(world_dir: Path, out: Path, config: TrainConfig | None = None) -
     config = config or TrainConfig()
     prepared = prepare(read_world(world_dir))
     world, split = prepared.world, time_split(prepared.timestamps_ns, config)
-    model = fit(
-        prepared.features, world.is_fraud, split, FEATURE_NAMES, CATEGORICAL_FEATURES, config
-    )
+    model = fit(prepared.features, world.is_fraud, split, FEATURE_NAMES, (), config)
     save_model(model, out)
     train_rows = prepared.features[split.train]
     save_reference(build_reference(FEATURE_NAMES, train_rows, model.score(train_rows)), out)
@@ -123,6 +144,17 @@ def train_world(world_dir: Path, out: Path, config: TrainConfig | None = None) -
             model.review_threshold_,
             world.scenario[split.test],
         ),
+    }
+    metrics["thresholds"] = {
+        "chosen_on": "validation",
+        "threshold_by": config.threshold_by,
+        "review": model.review_threshold_,
+        "decline": model.decline_threshold_,
+        "validation_decline": evaluate_scores(
+            world.is_fraud[split.validation],
+            model.score(prepared.features[split.validation]),
+            model.decline_threshold_,
+        )["at_alert_budget"],
     }
     write_metrics(out, metrics)
     write_plots(out, world.is_fraud[split.test], test_scores, _importance(model))
@@ -172,9 +204,90 @@ def evaluate_world(
     metrics["rules_only_baseline"] = evaluate_scores(
         world.is_fraud, rule_scores, RULES_ALERT_WEIGHT, world.scenario
     )
+    metrics["vs_rules"] = versus_rules(world.is_fraud, scores, rule_scores, world.scenario)
+    silent = prepare(world, report_delay_ns=None)
+    metrics["model_without_fraud_reports"] = evaluate_scores(
+        world.is_fraud, model.score(silent.features), model.review_threshold_, world.scenario
+    )
     write_metrics(out, metrics)
     write_plots(out, world.is_fraud, scores, _importance(model))
     return metrics
+
+
+def versus_rules(
+    labels: np.ndarray, scores: np.ndarray, rule_scores: np.ndarray, scenarios: np.ndarray
+) -> dict[str, Any]:
+    """The model against the rules-only baseline on the same rows.
+
+    At COMPARED_FPR: the recall each reaches with at most that false-positive rate. At the rules'
+    own alert budget: the rules alert when their weight reaches RULES_ALERT_WEIGHT; the model is
+    given exactly as many alerts (its top-scored rows), and both recalls are reported, overall
+    and per scenario.
+    """
+    model_recall = recall_at_fpr(labels, scores, COMPARED_FPR) or 0.0
+    rules_recall = recall_at_fpr(labels, rule_scores, COMPARED_FPR) or 0.0
+    rule_alerts = rule_scores >= RULES_ALERT_WEIGHT
+    budget = int(rule_alerts.sum())
+    model_alerts = np.zeros(len(scores), dtype=bool)
+    model_alerts[np.argsort(-scores, kind="stable")[:budget]] = True
+    fraud = labels == 1
+    per_scenario = {
+        name: {
+            "positives": int((scenarios == name).sum()),
+            "model_recall": float(model_alerts[scenarios == name].mean()),
+            "rules_recall": float(rule_alerts[scenarios == name].mean()),
+        }
+        for name in sorted({str(v) for v in scenarios if v})
+    }
+    return {
+        "false_positive_rate": COMPARED_FPR,
+        "model_recall_at_fpr": model_recall,
+        "rules_recall_at_fpr": rules_recall,
+        "recall_ratio_at_fpr": model_recall / rules_recall if rules_recall else None,
+        "at_least_twice_the_rules": model_recall >= 2 * rules_recall,
+        "rules_alert_budget": {
+            "alerts": budget,
+            "alert_rate": budget / len(labels),
+            "model_recall": float(model_alerts[fraud].mean()) if fraud.any() else None,
+            "rules_recall": float(rule_alerts[fraud].mean()) if fraud.any() else None,
+            "per_scenario": per_scenario,
+        },
+    }
+
+
+def shadow_world(
+    model_dir: Path, challenger_dir: Path, world_dir: Path, out: Path
+) -> dict[str, Any]:
+    """Replay a world through a champion `Decider` with a shadow challenger; compare the log.
+
+    The fraud reports reach the decider as they would in service (REPORT_DELAY_NS after each
+    fraud). Returns (and writes to OUT/shadow.json) `compare_shadow` with the world's labels."""
+    from clearline.risk.decide import SHADOW_LOG, Decider
+    from clearline.risk.registry import load_model
+    from clearline.risk.shadow import compare_shadow
+
+    world = read_world(world_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / SHADOW_LOG
+    log.unlink(missing_ok=True)
+    decider = Decider(
+        load_model(model_dir),
+        load_rules(DEFAULT_RULES_PATH, frozenset(FEATURE_NAMES)),
+        FeatureState(world.context),
+        challenger=load_model(challenger_dir),
+        shadow_log=log,
+    )
+    for known_at_ns, account_id in reports_from_labels(
+        world.transactions, world.is_fraud, world.context, REPORT_DELAY_NS
+    ):
+        decider.report_fraud(account_id, known_at_ns)
+    for event in events_from_table(world.transactions):
+        decider.decide(event)
+    decider.close()
+    ids = world.transactions.column("transaction_id").to_pylist()
+    report = compare_shadow(log, dict(zip(ids, world.is_fraud.tolist(), strict=True)))
+    write_metrics(out, report, name="shadow.json")
+    return report
 
 
 def drift_world(model: RiskModel, model_dir: Path, world_dir: Path) -> list[DriftRow]:

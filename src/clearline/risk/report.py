@@ -54,8 +54,8 @@ def write_plots(
     return ["precision_recall.png", "score_distribution.png", "feature_importance.png"]
 
 
-def write_metrics(directory: Path, metrics: dict[str, Any]) -> None:
-    (directory / "metrics.json").write_text(
+def write_metrics(directory: Path, metrics: dict[str, Any], name: str = "metrics.json") -> None:
+    (directory / name).write_text(
         json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
 
