@@ -4,8 +4,9 @@ Today it exercises the ledger end to end on the data directory: multi-asset acco
 cannot go below zero, merchants, a settlement account per asset, a fee account with balance
 history), a funding run, a burst of payments with a live progress bar, two-phase holds that are
 posted or voided, an idempotent replay, then balances, result codes, throughput, and a reopen that
-re-verifies every invariant from the durable log. Re-running it adds to the same ledger (accounts
-answer `exists`, payments get fresh ids).
+re-verifies every invariant from the durable log. The ledger is sealed (the default): every event
+is a leaf of the verifiable log, and the demo ends with the last signed checkpoint. Re-running it
+adds to the same ledger (accounts answer `exists`, payments get fresh ids).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from clearline.chain.log import ChainLog
+from clearline.chain.notes import parse_checkpoint, parse_note
 from clearline.core.ids import new_id
 from clearline.core.money import Money
 from clearline.ledger import (
@@ -300,3 +303,12 @@ def run_demo(data_dir: Path, options: DemoOptions, console: Console) -> None:
         f"[green]reopened: {count:,} transfers replayed and every invariant verified in "
         f"{time.perf_counter() - reopened:.2f} s[/green]"
     )
+    with ChainLog(data_dir) as log:
+        note = log.latest_checkpoint_note()
+    if note is not None:
+        checkpoint = parse_checkpoint(parse_note(note).text)
+        console.print(
+            f"sealed: every event is a leaf of the verifiable log {checkpoint.origin}; the last "
+            f"signed checkpoint covers {checkpoint.size:,} events (check it offline with "
+            "`clearline audit export DIR` then `clearline audit verify DIR`)"
+        )

@@ -60,7 +60,7 @@ Files = dict[str, bytes]
 def fill_ledger(path: Path) -> list[int]:
     """A small sealed history with every kind of event; returns the account ids."""
     clock = ManualClock()
-    ledger = Ledger.open(path, clock=clock, hooks=[SealingHook.open(path, ORIGIN)])
+    ledger = Ledger.open(path, clock=clock, hooks=[SealingHook.open(path, ORIGIN)], sealed=False)
     wallet = int(AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
     ledger.create_accounts(
         [Account(id=n, asset="USD", code=1, flags=wallet if n == 3 else 0) for n in range(1, 5)]
@@ -149,7 +149,7 @@ def test_export_verifies_and_replay_matches_the_ledger(
     assert report.keys_on_trust == report.trusted_keys and len(report.trusted_keys) == 2
     pinned = verify_export_files(files, pinned_keys=[s.verifier for s in signers])
     assert pinned.keys_on_trust == ()
-    with Ledger.open(data, clock=ManualClock(1 << 62)) as ledger:
+    with Ledger.open(data, clock=ManualClock(1 << 62), sealed=False) as ledger:
         accounts = ledger.lookup_accounts([a.id for a in report.accounts])
     expected = [
         (a.id, a.asset.spec, a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted)

@@ -34,7 +34,7 @@ class Recorder:
 
 def run_ledger(path: Path, hook: SealingHook, recorder: Recorder) -> None:
     clock = ManualClock()
-    ledger = Ledger.open(path, clock=clock, hooks=[hook, recorder])
+    ledger = Ledger.open(path, clock=clock, hooks=[hook, recorder], sealed=False)
     ledger.create_accounts([Account(id=n, asset="USD", code=1) for n in range(1, 6)])
     for batch in range(6):
         ledger.create_transfers(
@@ -69,7 +69,7 @@ def run_ledger(path: Path, hook: SealingHook, recorder: Recorder) -> None:
     ledger.create_transfers([Transfer(id=902, debit_account_id=2, credit_account_id=1, amount=1)])
     ledger.close()
     # Reopen: the hook continues from the stored frontier.
-    ledger = Ledger.open(path, clock=clock, hooks=[hook, recorder])
+    ledger = Ledger.open(path, clock=clock, hooks=[hook, recorder], sealed=False)
     ledger.create_accounts([Account(id=6, asset="JPY", code=1)])
     ledger.close()
 
@@ -106,7 +106,7 @@ def test_log_seals_every_event_and_proves_every_past_size(tmp_path: Path) -> Non
 
 
 def test_ledger_without_hook_writes_no_chain_tables(tmp_path: Path) -> None:
-    ledger = Ledger.open(tmp_path, clock=ManualClock())
+    ledger = Ledger.open(tmp_path, clock=ManualClock(), sealed=False)
     ledger.create_accounts([Account(id=1, asset="USD", code=1)])
     ledger.close()
     with pytest.raises(LogNotFound, match="never sealed") as refused:

@@ -89,7 +89,7 @@ def run(path: Path, fast: bool) -> list[LedgerEvent]:
 
     hooks: list[CommitHook] = [record] if fast else [hook, failing, record]
     raw: list[RowsHook] = [hook.seal_rows, failing] if fast else []
-    ledger = Ledger.open(path, clock=clock, hooks=hooks, raw_hooks=raw)
+    ledger = Ledger.open(path, clock=clock, hooks=hooks, raw_hooks=raw, sealed=False)
     ledger.create_accounts([Account(id=n, asset="USD", code=1) for n in range(1, 6)])
     rng, next_id = random.Random(3), 1
     for count in (1, 15, 16, 17, 255, 3, 300):

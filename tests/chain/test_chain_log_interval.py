@@ -80,7 +80,7 @@ def test_seal_pending_covers_the_tail_after_close(tmp_path: Path) -> None:
     hook = SealingHook.open(
         tmp_path, ORIGIN, ml_dsa=False, clock=clock, checkpoint_interval_ms=1_000
     )
-    ledger = Ledger.open(tmp_path, clock=clock, raw_hooks=[hook.seal_rows])
+    ledger = Ledger.open(tmp_path, clock=clock, raw_hooks=[hook.seal_rows], sealed=False)
     ledger.create_accounts([Account(id=n, asset="USD", code=1) for n in (1, 2)])
     for k in range(4):
         ledger.create_transfers([Transfer(id=10 + k, debit_account_id=1, credit_account_id=2,
@@ -90,7 +90,7 @@ def test_seal_pending_covers_the_tail_after_close(tmp_path: Path) -> None:
     assert hook.seal_pending_in(tmp_path)
     assert [size for size, _ in checkpoints(tmp_path)] == [2, 6]
     assert not hook.seal_pending_in(tmp_path)  # nothing left to cover
-    ledger = Ledger.open(tmp_path, clock=clock, raw_hooks=[hook.seal_rows])
+    ledger = Ledger.open(tmp_path, clock=clock, raw_hooks=[hook.seal_rows], sealed=False)
     ledger.create_transfers([Transfer(id=20, debit_account_id=1, credit_account_id=2, amount=1)])
     ledger.close()
     assert [size for size, _ in checkpoints(tmp_path)] == [2, 6]  # still inside the interval
@@ -142,7 +142,7 @@ def test_the_plain_hook_form_honours_the_interval(tmp_path: Path) -> None:
     def record(transaction: HookTransaction, events: Sequence[LedgerEvent]) -> None:
         seen.extend(events)
 
-    ledger = Ledger.open(tmp_path, clock=clock, hooks=[hook, record])
+    ledger = Ledger.open(tmp_path, clock=clock, hooks=[hook, record], sealed=False)
     ledger.create_accounts([Account(id=n, asset="USD", code=1) for n in (1, 2)])
     ledger.create_transfers([Transfer(id=5, debit_account_id=1, credit_account_id=2, amount=1)])
     clock.advance(nanoseconds=250 * MS)

@@ -28,7 +28,7 @@ def fill(path: Path) -> list[LedgerEvent]:
 
     clock = ManualClock()
     hook = SealingHook.open(path, ORIGIN, ml_dsa=False, clock=clock)
-    ledger = Ledger.open(path, clock=clock, hooks=[hook, record])
+    ledger = Ledger.open(path, clock=clock, hooks=[hook, record], sealed=False)
     ledger.create_accounts([Account(id=n, asset="USD", code=1) for n in (1, 2, 3)])
     for batch in range(4):
         ledger.create_transfers(
@@ -73,7 +73,7 @@ def test_a_ledger_and_a_replica_of_its_log_prove_a_transfer_by_id(tmp_path: Path
     node.mkdir()
     fill(node)
     shutil.copytree(node, replica)  # an open ledger holds its own database exclusively
-    ledger = Ledger.open(node, clock=ManualClock())
+    ledger = Ledger.open(node, clock=ManualClock(), sealed=False)
     try:
         with ChainLog(replica) as log:
             size = log.size()

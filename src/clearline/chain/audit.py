@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +42,8 @@ from clearline.chain.keys import (
     MLDSA65,
     NoteSigner,
     NoteVerifier,
+    key_history,
+    load_next_signers,
     load_or_create_signers,
     parse_verifier_key,
     verifier_key_string,
@@ -57,24 +59,34 @@ from clearline.chain.notes import (
     parse_note,
     sign_note,
 )
+from clearline.chain.publish import cosigned_notes
+from clearline.chain.witness import (
+    WitnessError,
+    WitnessVerifier,
+    verify_cosignature,
+    witness_key_string,
+)
 from clearline.core.clock import NANOSECONDS_PER_SECOND
 from clearline.core.errors import ClearlineError
 from clearline.ledger.events import LedgerEvent, LedgerEventKind
 from clearline.ledger.types import AMOUNT_MAX, AccountFlags, TransferFlags
 
-EXPORT_FORMAT = "clearline-export/v1"
+EXPORT_FORMAT = "clearline-export/v2"
 EVENTS_FILE = "events.bin"
 CHECKPOINTS_FILE = "checkpoints.bin"
 KEYS_FILE = "keys.txt"
+COSIGNED_FILE = "cosigned.bin"
 MANIFEST_FILE = "manifest.note"
 README_FILE = "README.md"
-HASHED_FILES = (EVENTS_FILE, CHECKPOINTS_FILE, KEYS_FILE)
+HASHED_FILES = (EVENTS_FILE, CHECKPOINTS_FILE, KEYS_FILE, COSIGNED_FILE)
 EXPORT_FILES = (*HASHED_FILES, MANIFEST_FILE)
 RECORD_LENGTH = struct.Struct(">I")
 """Each record of events.bin and checkpoints.bin: a 4-byte big-endian length, then the bytes."""
 RECORD_BYTES_MAX = NOTE_BYTES_MAX
 LEAVES_PER_READ = 65_536
 """Leaves read from the log per query while exporting."""
+PROGRESS_EVERY = 65_536
+"""Events between two progress reports while verifying."""
 SIGNATURE_PREFIX = "— "
 
 
@@ -112,56 +124,121 @@ def unframe(data: bytes, what: str) -> list[bytes]:
     return records
 
 
-def manifest_text(origin: str, files: Mapping[str, bytes], events: int, checkpoints: int) -> str:
-    """The manifest note body: format, origin, counts and the SHA-256 of each hashed file."""
+def manifest_text(
+    origin: str,
+    files: Mapping[str, bytes],
+    events: int,
+    checkpoints: int,
+    digests: Mapping[str, str] | None = None,
+) -> str:
+    """The manifest note body: format, origin, counts and the SHA-256 of each hashed file (from
+    `digests`, hex, for a file written as a stream, otherwise of its bytes in `files`)."""
     lines = [EXPORT_FORMAT, f"origin {origin}", f"events {events}", f"checkpoints {checkpoints}"]
-    lines += [f"sha256 {name} {hashlib.sha256(files[name]).hexdigest()}" for name in HASHED_FILES]
+    for name in HASHED_FILES:
+        digest = (digests or {}).get(name) or hashlib.sha256(files[name]).hexdigest()
+        lines.append(f"sha256 {name} {digest}")
     return "\n".join(lines) + "\n"
 
 
+ProgressCallback = Callable[[str, int, int], None]
+"""`(phase, done, total)`, called as long work goes on (`export`, `hash`, `replay`)."""
+
+
+def _checkpoint_of(note: str) -> Checkpoint:
+    return parse_checkpoint(parse_note(note).text)
+
+
 def build_export(
-    origin: str, leaves: Sequence[bytes], notes: Sequence[str], signers: Sequence[NoteSigner]
+    origin: str,
+    leaves: Sequence[bytes],
+    notes: Sequence[str],
+    signers: Sequence[NoteSigner],
+    cosigned: Sequence[str] = (),
+    key_history: Sequence[str] | None = None,
+    *,
+    streamed_events: tuple[int, str] | None = None,
 ) -> dict[str, bytes]:
-    """The files of an export (README included) of these leaves and notes, signed by `signers`."""
+    """The files of an export (README included) of these leaves and notes, with the witness
+    cosigned checkpoints the node holds, signed by `signers` (the keys in force); `keys.txt`
+    lists `key_history` (every key the log used, after rotations) or the signers' keys. With
+    `streamed_events` (count, hex SHA-256), `events.bin` was written elsewhere and is left out."""
+    keys = key_history or [verifier_key_string(s.verifier) for s in signers]
     files = {
-        EVENTS_FILE: frame(leaves),
         CHECKPOINTS_FILE: frame([note.encode() for note in notes]),
-        KEYS_FILE: "".join(verifier_key_string(s.verifier) + "\n" for s in signers).encode(),
+        KEYS_FILE: "".join(key + "\n" for key in keys).encode(),
+        COSIGNED_FILE: frame([note.encode() for note in cosigned]),
     }
-    text = manifest_text(origin, files, len(leaves), len(notes))
+    if streamed_events is None:
+        files[EVENTS_FILE] = frame(leaves)
+        count, digests = len(leaves), {}
+    else:
+        count, digests = streamed_events[0], {EVENTS_FILE: streamed_events[1]}
+    text = manifest_text(origin, files, count, len(notes), digests)
     files[MANIFEST_FILE] = sign_note(text, signers).encode()
     files[README_FILE] = README.encode()
     return files
 
 
-def node_signers(data_directory: Path, origin: str) -> list[NoteSigner]:
-    """The node's existing signers; refuses to create keys (an export never makes new ones)."""
+def node_signers(
+    data_directory: Path, origin: str, in_force: Sequence[str] | None = None
+) -> list[NoteSigner]:
+    """The node's existing signers, or those of the keys `in_force` (announced by the last
+    rotation; they may still be the prepared next keys); never creates keys."""
     keys = Path(data_directory) / KEY_DIRECTORY
     if not (keys / KEY_FILES[ED25519]).exists():
         raise _fail("node_keys_missing", f"no node keys in {keys}")
     ml_dsa = (keys / KEY_FILES[MLDSA65]).exists()
-    return load_or_create_signers(data_directory, origin, ml_dsa=ml_dsa)
+    current = load_or_create_signers(data_directory, origin, ml_dsa=ml_dsa)
+    if not in_force:
+        return current
+    pool = {verifier_key_string(s.verifier): s for s in current}
+    pool.update(
+        (verifier_key_string(s.verifier), s) for s in load_next_signers(data_directory, origin)
+    )
+    missing = [key for key in in_force if key not in pool]
+    if missing:
+        raise _fail("node_keys_missing", f"the key in force {missing[0][:40]}… is not in {keys}")
+    return [pool[key] for key in in_force]
 
 
-def export_log(data_directory: Path, out_directory: Path) -> dict[str, int]:
+def export_log(
+    data_directory: Path, out_directory: Path, progress: ProgressCallback | None = None
+) -> dict[str, int]:
     """Write the export of the log in `data_directory` to `out_directory` (created; must be empty
-    or absent). Returns counts: events, checkpoints."""
+    or absent). Events are streamed to `events.bin` `LEAVES_PER_READ` at a time, so memory does
+    not grow with the log. Returns counts: events, checkpoints."""
+    out = Path(out_directory)
+    out.mkdir(parents=True, exist_ok=True)
+    if any(out.iterdir()):
+        raise _fail("export_directory_not_empty", f"{out} is not empty")
     with ChainLog(data_directory) as log:
         notes = log.checkpoint_notes()
         if not notes:
             raise _fail("log_empty", f"{data_directory} holds no checkpoint")
         last = parse_checkpoint(parse_note(notes[-1]).text)
-        leaves: list[bytes] = []
-        for begin in range(0, last.size, LEAVES_PER_READ):
-            leaves += log.leaves(begin, min(last.size, begin + LEAVES_PER_READ))
-    files = build_export(last.origin, leaves, notes, node_signers(data_directory, last.origin))
-    out = Path(out_directory)
-    out.mkdir(parents=True, exist_ok=True)
-    if any(out.iterdir()):
-        raise _fail("export_directory_not_empty", f"{out} is not empty")
+        digest = hashlib.sha256()
+        with (out / EVENTS_FILE).open("wb") as stream:
+            for begin in range(0, last.size, LEAVES_PER_READ):
+                end = min(last.size, begin + LEAVES_PER_READ)
+                chunk = frame(log.leaves(begin, end))
+                stream.write(chunk)
+                digest.update(chunk)
+                if progress is not None:
+                    progress("export", end, last.size)
+    cosigned = cosigned_notes(data_directory, up_to_size=last.size)
+    rotations = [c.keys for c in map(_checkpoint_of, notes) if c.keys]
+    signers = node_signers(data_directory, last.origin, rotations[-1] if rotations else None)
+    history = None
+    if rotations:
+        history = key_history(data_directory, last.origin)
+        history += [key for keys in rotations for key in keys if key not in history]
+    streamed = (last.size, digest.hexdigest())
+    files = build_export(
+        last.origin, [], notes, signers, cosigned, history, streamed_events=streamed
+    )
     for name, content in files.items():
         (out / name).write_bytes(content)
-    return {"events": len(leaves), "checkpoints": len(notes)}
+    return {"events": last.size, "checkpoints": len(notes)}
 
 
 # -- verification: files, keys, notes -----------------------------------------------------------
@@ -193,6 +270,12 @@ class AuditReport:
     trusted_keys: tuple[str, ...]
     keys_on_trust: tuple[str, ...]
     accounts: tuple[AccountBalances, ...]
+    cosigned: int = 0
+    """Checkpoints the export carries witness cosignatures for."""
+    witness_keys: tuple[str, ...] = ()
+    """The witness keys the auditor pinned (only these cosignatures are verified)."""
+    published_size: int | None = None
+    """The largest checkpoint with at least `min_witnesses` valid pinned cosignatures."""
 
 
 def _signature_line(name: str, key_id: int, signature: bytes) -> str:
@@ -449,9 +532,13 @@ class _Replay:
         )
 
 
-def _replay(leaves: Sequence[bytes]) -> tuple[AccountBalances, ...]:
+def _replay(
+    leaves: Sequence[bytes], progress: ProgressCallback | None = None
+) -> tuple[AccountBalances, ...]:
     replay, last_timestamp = _Replay(), 0
     for index, data in enumerate(leaves):
+        if progress is not None and index % PROGRESS_EVERY == 0:
+            progress("replay", index, len(leaves))
         try:
             event = decode(data)
         except EncodingError as error:
@@ -476,28 +563,119 @@ def _check_file_set(files: Mapping[str, bytes]) -> None:
             raise _fail("export_file_unexpected", f"{name} is not part of an export")
 
 
+def _announced_keys(text: str) -> tuple[str, ...]:
+    try:
+        return parse_checkpoint(text).keys
+    except ClearlineError:
+        return ()  # reported as `checkpoint_malformed` in order
+
+
+def _rotations(data: bytes) -> list[tuple[str, ...]]:
+    """The keys each rotation checkpoint announces, in order (a tolerant first pass: whatever
+    does not parse is reported later, in order)."""
+    rotations: list[tuple[str, ...]] = []
+    if b"\nkey " not in data:  # no rotation (the usual case): skip the parse
+        return rotations
+    try:
+        for record in unframe(data, CHECKPOINTS_FILE):
+            keys = _announced_keys(parse_note(record).text)
+            if keys:
+                rotations.append(keys)
+    except ClearlineError:
+        return []
+    return rotations
+
+
+def _check_cosigned(
+    records: Sequence[bytes],
+    notes: Sequence[bytes],
+    witnesses: Sequence[WitnessVerifier],
+    min_witnesses: int,
+) -> int | None:
+    """Each cosigned record is a checkpoint note of the export, byte for byte, followed by
+    cosignature lines; those by pinned witnesses must verify. Returns the largest size that
+    `min_witnesses` of them cosigned (None when none)."""
+    by_text = {parse_note(note).text: note for note in notes}
+    known = {(w.name, w.key_id): w for w in witnesses}
+    published, last_size = None, -1
+    for position, record in enumerate(records):
+        what = f"cosigned {position}"
+        note = _canonical_note(record, what)
+        original = by_text.get(note.text)
+        if original is None or not record.startswith(original):
+            raise _fail("cosigned_checkpoint_unknown", f"{what} is not a checkpoint of the export")
+        size = parse_checkpoint(note.text).size
+        if size <= last_size:
+            raise _fail("cosigned_order_invalid", f"{what} (size {size}) is out of order")
+        last_size, valid = size, set()
+        extra = note.signatures[len(parse_note(original).signatures) :]
+        for signature in extra:
+            witness = known.get((signature.name, signature.key_id))
+            if witness is None:
+                continue
+            try:
+                verify_cosignature(note.text, signature, witness)
+            except WitnessError as error:
+                raise _fail("cosignature_invalid", f"{what}: {error}") from error
+            valid.add(witness_key_string(witness))
+        if witnesses and len(valid) >= max(min_witnesses, 1):
+            published = size
+    if min_witnesses and published is None:
+        raise _fail(
+            "cosignatures_too_few",
+            f"no checkpoint has {min_witnesses} valid cosignatures from the pinned witnesses",
+        )
+    return published
+
+
 def verify_export_files(
     files: Mapping[str, bytes],
     pinned_keys: Sequence[NoteVerifier] = (),
     pinned_checkpoints: Sequence[str] = (),
+    witness_keys: Sequence[WitnessVerifier] = (),
+    min_witnesses: int = 0,
+    progress: ProgressCallback | None = None,
 ) -> AuditReport:
     """Audit an export given as {file name: bytes}. `pinned_keys`: the keys the auditor trusts
     (default: those of keys.txt, reported as taken on trust). `pinned_checkpoints`: signed notes
-    the auditor saw elsewhere; each must appear verbatim in the export."""
+    the auditor saw elsewhere; each must appear verbatim in the export. `witness_keys`: witness
+    keys whose cosignatures (in `cosigned.bin`) are verified; `min_witnesses`: how many of them
+    must have cosigned one checkpoint at least (`cosignatures_too_few` otherwise)."""
+    if min_witnesses > len(witness_keys):
+        raise _fail(
+            "cosignatures_too_few", f"{min_witnesses} witnesses asked, {len(witness_keys)} keys"
+        )
     _check_file_set(files)
     export_keys = _parse_keys(files[KEYS_FILE])
     known = {(v.name, v.key_id): v for v in [*export_keys, *pinned_keys]}
-    required = {verifier_key_string(v) for v in (pinned_keys or export_keys)}
+    rotations = _rotations(files[CHECKPOINTS_FILE])
+    announced = {key for keys in rotations for key in keys}
+    root = pinned_keys or [v for v in export_keys if verifier_key_string(v) not in announced]
+    if not root:
+        raise _fail("export_keys_invalid", f"{KEYS_FILE} has no key the log started with")
+    required = {verifier_key_string(v) for v in root}
+    in_force = set(rotations[-1]) if rotations else required
     manifest = _canonical_note(files[MANIFEST_FILE], MANIFEST_FILE)
-    signatures = _check_signatures(manifest, known, required, MANIFEST_FILE)
+    signatures = _check_signatures(manifest, known, in_force, MANIFEST_FILE)
     origin = _manifest_origin(manifest)
     leaves = unframe(files[EVENTS_FILE], EVENTS_FILE)
     notes = unframe(files[CHECKPOINTS_FILE], CHECKPOINTS_FILE)
+    cosigned = unframe(files[COSIGNED_FILE], COSIGNED_FILE)
     _check_manifest(files, manifest, origin, len(leaves), len(notes))
+    trusted = set(required)
     for position, data in enumerate(notes):
         note = _canonical_note(data, f"checkpoint {position}")
         signatures += _check_signatures(note, known, required, f"checkpoint {position}")
-    checkpoints = _verify_checkpoints(notes, [merkle.leaf_hash(d) for d in leaves], origin)
+        keys = _announced_keys(note.text)
+        if keys:  # a rotation, signed by the keys in force: the new ones sign from now on
+            required = set(keys)
+            trusted |= required
+    leaf_hashes: list[bytes] = []
+    for begin in range(0, len(leaves), PROGRESS_EVERY):
+        leaf_hashes += map(merkle.leaf_hash, leaves[begin : begin + PROGRESS_EVERY])
+        if progress is not None:
+            progress("hash", len(leaf_hashes), len(leaves))
+    checkpoints = _verify_checkpoints(notes, leaf_hashes, origin)
     present = {bytes(note) for note in notes}
     for pinned in pinned_checkpoints:
         if pinned.encode() not in present:
@@ -506,16 +684,22 @@ def verify_export_files(
             except ClearlineError:
                 size = "(unreadable)"
             raise _fail("pinned_checkpoint_missing", f"the pinned checkpoint of size {size}")
-    accounts = _replay(leaves)
+    published = _check_cosigned(cosigned, notes, witness_keys, min_witnesses)
+    accounts = _replay(leaves, progress)
+    if progress is not None:
+        progress("replay", len(leaves), len(leaves))
     return AuditReport(
         origin=origin,
         events=len(leaves),
         checkpoints=len(checkpoints),
         signatures=signatures,
         root=checkpoints[-1].root,
-        trusted_keys=tuple(sorted(required)),
-        keys_on_trust=() if pinned_keys else tuple(sorted(required)),
+        trusted_keys=tuple(sorted(trusted)),
+        keys_on_trust=() if pinned_keys else tuple(sorted(verifier_key_string(v) for v in root)),
         accounts=accounts,
+        cosigned=len(cosigned),
+        witness_keys=tuple(witness_key_string(w) for w in witness_keys),
+        published_size=published,
     )
 
 
@@ -533,9 +717,20 @@ def verify_export(
     directory: Path,
     pinned_keys: Sequence[NoteVerifier] = (),
     pinned_checkpoints: Sequence[str] = (),
+    witness_keys: Sequence[WitnessVerifier] = (),
+    min_witnesses: int = 0,
+    progress: ProgressCallback | None = None,
 ) -> AuditReport:
-    """Read an export directory and audit it (see `verify_export_files`)."""
-    return verify_export_files(read_export(directory), pinned_keys, pinned_checkpoints)
+    """Read an export directory and audit it (see `verify_export_files`; the export is held in
+    memory: about 130 bytes per event, plus 32 per leaf hash)."""
+    return verify_export_files(
+        read_export(directory),
+        pinned_keys,
+        pinned_checkpoints,
+        witness_keys,
+        min_witnesses,
+        progress,
+    )
 
 
 README = f"""# Clearline settlement log export ({EXPORT_FORMAT})
@@ -550,8 +745,10 @@ trust, `--checkpoint` for a signed checkpoint you saw elsewhere). This README is
   the same length-prefixed records.
 - `{KEYS_FILE}`: the node's verifier keys, one per line, `name+keyid+base64(type ‖ public key)`
   (Ed25519: type 01; ML-DSA-65: type ff + `clearline.dev/ml-dsa-65`).
+- `{COSIGNED_FILE}`: checkpoints witnesses cosigned, oldest first, in the same records: each is a
+  note of `{CHECKPOINTS_FILE}`, byte for byte, followed by tlog-cosignature lines (type 04).
 - `{MANIFEST_FILE}`: a note signed by the node's keys: `{EXPORT_FORMAT}`, the origin, the numbers
-  of events and checkpoints, and `sha256 <file> <hex>` for each of the three files above.
+  of events and checkpoints, and `sha256 <file> <hex>` for each of the four files above.
 
 An export shows that these events produced these signed checkpoints and balances. It cannot show
 by itself that it is the node's latest history: compare with a checkpoint cosigned by a witness.

@@ -9,6 +9,11 @@ Guarantees:
 - Signing keys are generated on first use in `<data dir>/keys/`, created exclusively with mode
   0600 in a 0700 directory, and loading refuses a key file that group or others may read.
 - Verifiers are values (name, key ID, algorithm, public key bytes) and `verify` is pure.
+- Rotation: `prepare_rotation` makes the next keys in `keys/next/` (same modes). The sealer
+  announces them in its next checkpoint, signed by the current keys, and signs with them from then
+  on; `promote_rotation` (run by the sealer at open once that checkpoint is durable) moves the old
+  seeds to `keys/retired/` and the new ones in place. `keys/history.txt` lists the verifier key
+  of every key the node ever used, in order (public; an export's `keys.txt`).
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ SEED_BYTES = 32
 KEY_DIRECTORY = "keys"
 KEY_FILES = {ED25519: "note-ed25519.seed", MLDSA65: "note-mldsa65.seed"}
 KEY_NAME_BYTES_MAX = 256
+NEXT_DIRECTORY = "next"
+RETIRED_DIRECTORY = "retired"
+HISTORY_FILE = "history.txt"
 
 
 class KeyInvalid(ClearlineError, ValueError):
@@ -180,3 +188,83 @@ def load_or_create_signers(
         seed = _read_seed(path) if path.exists() else _create_seed(path)
         signers.append(signer_from_seed(name, algorithm, seed))
     return signers
+
+
+class RotationPending(KeyInvalid):
+    code = "key_rotation_pending"
+
+
+def _key_files(directory: Path, name: str, ml_dsa: bool, create: bool) -> list[NoteSigner]:
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    signers = []
+    for algorithm in [ED25519, MLDSA65] if ml_dsa else [ED25519]:
+        path = directory / KEY_FILES[algorithm]
+        seed = _read_seed(path) if path.exists() or not create else _create_seed(path)
+        signers.append(signer_from_seed(name, algorithm, seed))
+    return signers
+
+
+def key_history(data_directory: Path, name: str) -> list[str]:
+    """Every verifier key the node used, oldest first (`keys/history.txt`, written on first
+    use of this function when missing, from the current keys)."""
+    directory = Path(data_directory) / KEY_DIRECTORY
+    path = directory / HISTORY_FILE
+    if not path.exists():
+        ml_dsa = (directory / KEY_FILES[MLDSA65]).exists()
+        keys = [verifier_key_string(s.verifier) for s in _key_files(directory, name, ml_dsa, False)]
+        path.write_text("".join(key + "\n" for key in keys), encoding="ascii")
+    return path.read_text(encoding="ascii").splitlines()
+
+
+def prepare_rotation(data_directory: Path, name: str) -> list[NoteVerifier]:
+    """Make the node's next keys (the same algorithms as now) in `keys/next/`; the sealer
+    announces them in its next checkpoint. Refuses while a rotation is pending."""
+    directory = Path(data_directory) / KEY_DIRECTORY
+    key_history(data_directory, name)  # records the current keys first
+    next_directory = directory / NEXT_DIRECTORY
+    if next_directory.exists():
+        raise RotationPending(f"{next_directory} exists: the last rotation is not done yet")
+    ml_dsa = (directory / KEY_FILES[MLDSA65]).exists()
+    temporary = directory / (NEXT_DIRECTORY + ".tmp")
+    if temporary.exists():
+        for stale in temporary.iterdir():
+            stale.unlink()
+        temporary.rmdir()
+    signers = _key_files(temporary, name, ml_dsa, True)
+    os.replace(temporary, next_directory)
+    return [s.verifier for s in signers]
+
+
+def load_next_signers(data_directory: Path, name: str) -> list[NoteSigner]:
+    """The prepared next keys, or [] when no rotation is pending."""
+    next_directory = Path(data_directory) / KEY_DIRECTORY / NEXT_DIRECTORY
+    if not next_directory.is_dir():
+        return []
+    ml_dsa = (next_directory / KEY_FILES[MLDSA65]).exists()
+    return _key_files(next_directory, name, ml_dsa, False)
+
+
+def promote_rotation(data_directory: Path, name: str) -> list[NoteSigner]:
+    """Retire the current seeds and put the next ones in place; record them in the history.
+    Returns the new current signers."""
+    directory = Path(data_directory) / KEY_DIRECTORY
+    history = key_history(data_directory, name)
+    new = load_next_signers(data_directory, name)
+    if not new:
+        raise KeyInvalid("no rotation is pending")
+    retired = directory / RETIRED_DIRECTORY
+    retired.mkdir(mode=0o700, exist_ok=True)
+    for algorithm, file_name in KEY_FILES.items():
+        current = directory / file_name
+        if current.exists():
+            key = signer_from_seed(name, algorithm, _read_seed(current)).verifier.key_id
+            os.replace(current, retired / f"{key:08x}-{file_name}")
+        if (directory / NEXT_DIRECTORY / file_name).exists():
+            os.replace(directory / NEXT_DIRECTORY / file_name, current)
+    added = [verifier_key_string(s.verifier) for s in new]
+    (directory / HISTORY_FILE).write_text(
+        "".join(key + "\n" for key in [*history, *[k for k in added if k not in history]]),
+        encoding="ascii",
+    )
+    (directory / NEXT_DIRECTORY).rmdir()
+    return new

@@ -1,33 +1,36 @@
 """The settlement log: every ledger event one Merkle leaf, sealed in the ledger's own commit.
 
 Guarantees:
-- `SealingHook` is a ledger commit hook. Its fast form reads the ledger's packed transfer rows
-  (`Ledger.open(path, raw_hooks=[hook.seal_rows])`); the plain form takes `LedgerEvent`s
-  (`hooks=[hook]`) and writes the same log. It runs inside the group's transaction, so a group's
-  leaves, tiles and checkpoint are durable exactly when the group is: no event without its leaf,
-  no leaf without its event.
-- A transfer's leaf bytes are not stored twice: the ledger's `transfers` row holds every encoded
-  field, and `ChainLog.leaves` rebuilds the canonical bytes from it. Other events (accounts
-  created, pending transfers expired) are stored in `chain_events`. `chain_runs` maps leaf
-  indices to ledger timestamps (one row per run of consecutive timestamps: one per group).
-- Appending a group of g events costs O(g + log n) hashing and about 32·g bytes of tiles (see
-  `tiles.py`); the compact range (≤ 64 hashes) and the right-edge tiles live in memory. They are a
-  cache of `chain_state` and `chain_tiles`, checked on every call: when the stored size or
-  checkpoint hash differs from memory (a group aborted after the hook ran, or another writer
-  appended), the hook reloads them from the database before appending.
-- A proof for any index at any past size reads one tile per tier: one query of O(log n) rows.
+- `SealingHook` is the ledger's sealer (`Ledger.open` loads it through `node.open_sealer` by
+  default) and a commit hook: its fast form reads the ledger's packed transfer rows
+  (`raw_hooks=[hook.seal_rows]`), the plain form takes `LedgerEvent`s (`hooks=[hook]`); both write
+  the same log. It runs inside the group's transaction, so a group's leaves are durable exactly
+  when the group is: no event without its leaf, no leaf without its event. A leaf is its index
+  (`chain_runs`: leaf index ↔ ledger timestamp, one row per run of consecutive timestamps) and
+  its bytes: the ledger's `transfers` row for a transfer, `chain_events` for the other events.
+- The Merkle tree over the leaves (tiles, `chain_state`: size and compact range) is derived data.
+  Inline (the default), a group's hashes are written in its own transaction. With `hasher=True`
+  (the default sealer), groups of at least `HASHER_GROUP_LEAVES_MIN` leaves are hashed by a
+  worker process (`hasher.py`) while the writer goes on, and their tiles are written by a later
+  transaction of the same hook (the next group's, an idle seal, or close): `chain_state.size`
+  (the tree size, what proofs and checkpoints cover) may then trail the leaves appended by the
+  groups in flight. Whenever the tree trails the leaves without work in flight (an aborted
+  group, a crash, a failed worker), the hook rebuilds the missing hashes from the stored leaves
+  before going on.
+- Appending g leaves costs O(g + log n) hashing and about 34·g bytes of tiles (see `tiles.py`);
+  the compact range and right-edge tiles live in memory as a cache of `chain_state` and
+  `chain_tiles`, checked on every call against the stored size, checkpoint hash and last leaf,
+  and reloaded when they differ (a group aborted after the hook ran, or another writer).
 - Checkpoints: a C2SP signed note (Ed25519, and ML-DSA-65 when enabled) over origin, size, root,
   the SHA-256 of the previous checkpoint's text and the time; sizes strictly increase and each
-  checkpoint links to the one before. With `checkpoint_interval_ms=0` (the default) every group
-  closes one. With an interval I > 0, a group signs only when I ms have passed since the last
-  checkpoint (measured by the time the checkpoint records: the hook's clock, else the group's last
-  ledger timestamp); a group that does not sign still appends its leaves and stores the tree state,
-  so the next checkpoint covers them. The bound: a committed leaf is covered by the first group
-  that commits at least I ms after the last checkpoint, or by `seal_pending_in` after the ledger
-  is closed (the ledger holds its database exclusively while open, and calls hooks only for groups
-  with events); while the ledger is open and idle, the tail stays uncovered until the next commit.
-- `ChainLog` reads all of this back (read-only) and checks what it reads: rows present, hash and
-  tile sizes.
+  checkpoint links to the one before. With `checkpoint_interval_ms=0` every group closes one.
+  With I > 0, a group signs only when I ms have passed since the last checkpoint (the hook's
+  clock, else the group's last ledger timestamp); the ledger asks `seal_due_ns` while idle and
+  calls `seal_tail` when it has passed (and on `tick` and close), so a committed leaf is covered
+  within about I ms (plus a group's hashing) of its commit.
+- The hook refuses a group whose first timestamp is not after the log's last leaf (a second
+  sealing hook on one ledger) and, at `attach`, a log sealed under another origin.
+- Reading back (`ChainLog`, proofs) lives in `reader.py`; its names are re-exported here.
 """
 
 from __future__ import annotations
@@ -38,12 +41,17 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
-from clearline.chain import merkle, tiles
-from clearline.chain.encoding import ENCODING_VERSION, HEADER, KIND_CODES, encode
-from clearline.chain.keys import NoteSigner, load_or_create_signers
-from clearline.chain.merkle import NodeId
+from clearline.chain import backfill, merkle, tiles
+from clearline.chain.encoding import encode
+from clearline.chain.hasher import HashedGroup, Hasher
+from clearline.chain.keys import (
+    NoteSigner,
+    load_next_signers,
+    load_or_create_signers,
+    promote_rotation,
+    verifier_key_string,
+)
 from clearline.chain.notes import (
     GENESIS_PREVIOUS,
     Checkpoint,
@@ -52,11 +60,34 @@ from clearline.chain.notes import (
     parse_note,
     sign_note,
 )
+from clearline.chain.reader import (
+    ChainLog,
+    InclusionProof,
+    LeafNotFound,
+    LogNotFound,
+    StoreReader,
+    TransferLookup,
+    read_leaves,
+    transfer_inclusion_proof,
+    transfer_leaf,
+)
 from clearline.core.clock import Clock
 from clearline.core.errors import ClearlineError, InvariantViolation
 from clearline.ledger.events import HookTransaction, LedgerEvent, LedgerEventKind
-from clearline.ledger.store import DATABASE_FILE, TRANSFER_BODY
-from clearline.ledger.types import Transfer
+from clearline.ledger.store import DATABASE_FILE
+
+__all__ = [
+    "ChainLog",
+    "InclusionProof",
+    "LeafNotFound",
+    "LogNotFound",
+    "LogOriginMismatch",
+    "SealingHook",
+    "StoreReader",
+    "TransferLookup",
+    "transfer_inclusion_proof",
+    "transfer_leaf",
+]
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS chain_runs(first_index INTEGER PRIMARY KEY,"
@@ -68,19 +99,14 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS chain_state(id INTEGER PRIMARY KEY CHECK(id = 0),"
     " size INTEGER NOT NULL, frontier BLOB NOT NULL, checkpoint_hash BLOB NOT NULL)",
 )
-TILES_PER_QUERY_MAX = 200
-"""Tiles per query (one `UNION ALL` term each; SQLite allows 500 terms)."""
-LEAVES_PER_QUERY_MAX = 100_000
-"""Leaves read per `leaves()` chunk."""
 CHECKPOINT_INTERVAL_MS_MAX = 60_000
 """The longest minimum interval between checkpoints a hook accepts."""
 CHECKPOINT_INTERVAL_MS_UNDER_LOAD = 200
 """The interval `bench.chain` runs with: at most five signed checkpoints a second."""
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long `seal_pending_in` waits for the database lock."""
-_TRANSFER_KIND = KIND_CODES[LedgerEventKind.TRANSFER_CREATED]
-_TRANSFER_FIELDS_BYTES = TRANSFER_BODY.size - 16
-"""A stored transfer body ends with two 8-byte previous-timestamp links the leaf does not hold."""
+HASHER_GROUP_LEAVES_MIN = 1_024
+"""Smaller groups are hashed inline: a round trip to the worker costs more than it saves."""
 
 
 @dataclass
@@ -88,15 +114,31 @@ class _Tip:
     """The log as of the last group this hook appended (a cache of the database)."""
 
     size: int = 0
+    """The tree size: leaves whose hashes are in the tiles and the frontier."""
     frontier: list[bytes] = field(default_factory=list)
     checkpoint_hash: bytes = GENESIS_PREVIOUS
     checkpoint_size: int = 0
     """The size of the last signed checkpoint (≤ `size`)."""
     checkpoint_time_ns: int | None = None
     """The time of the last signed checkpoint (None before the first)."""
+    appended: int = 0
+    """Leaves appended (≥ `size`; more while groups are hashed elsewhere)."""
+    last_timestamp: int = 0
+    """The ledger timestamp of the last leaf (0 for an empty log)."""
+    keys: tuple[str, ...] | None = None
+    """The keys announced by the last rotation checkpoint (None: the hook's initial signers)."""
     edges: dict[int, bytes] = field(default_factory=dict)
     """Per tier, the hashes of its partial right-edge tile (absent when the tier's last tile is
     full or empty)."""
+
+
+def _last_leaf(transaction: HookTransaction) -> tuple[int, int]:
+    """(leaves appended, timestamp of the last one), from `chain_runs`; (0, 0) when empty."""
+    row = transaction.execute(
+        "SELECT first_index + count, first_timestamp + count - 1 FROM chain_runs"
+        " ORDER BY first_index DESC LIMIT 1"
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
 def _load_tip(transaction: HookTransaction) -> _Tip:
@@ -109,12 +151,21 @@ def _load_tip(transaction: HookTransaction) -> _Tip:
     frontier = [blob[i : i + 32] for i in range(0, len(blob), 32)]
     merkle.Frontier(size, tuple(frontier))  # checks the hash count and sizes
     tip = _Tip(size, frontier, bytes(row[2]))
+    tip.appended, tip.last_timestamp = _last_leaf(transaction)
+    if tip.appended < size:
+        raise InvariantViolation(f"chain_runs holds {tip.appended} leaves, the tree {size}")
     last = transaction.execute(
         "SELECT note FROM chain_checkpoints ORDER BY size DESC LIMIT 1"
     ).fetchone()
     if last is not None:
         checkpoint = parse_checkpoint(parse_note(str(last[0])).text)
         tip.checkpoint_size, tip.checkpoint_time_ns = checkpoint.size, checkpoint.time_ns
+    rotation = transaction.execute(
+        "SELECT note FROM chain_checkpoints WHERE instr(note, char(10) || 'key ') > 0"
+        " ORDER BY size DESC LIMIT 1"
+    ).fetchone()
+    if rotation is not None:
+        tip.keys = parse_checkpoint(parse_note(str(rotation[0])).text).keys
     for tier in range(tiles.TIERS_MAX):
         count = size >> (tiles.TILE_HEIGHT * tier)
         if count % tiles.TILE_WIDTH:
@@ -129,19 +180,25 @@ def _load_tip(transaction: HookTransaction) -> _Tip:
     return tip
 
 
-def _tile_rows(tip: _Tip, completed: dict[int, list[bytes]]) -> list[tuple[int, int, bytes]]:
-    """The tiles to (re)write for the nodes just completed; updates `tip.edges`."""
-    rows: list[tuple[int, int, bytes]] = []
+_INSERT_TILES = f"""
+WITH RECURSIVE tile(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM tile WHERE i + 1 < ?2)
+INSERT OR REPLACE INTO chain_tiles(tier, tile_index, hashes)
+SELECT ?3, ?4 + i, substr(?1, i * {tiles.TILE_BYTES_MAX} + 1, {tiles.TILE_BYTES_MAX}) FROM tile
+"""
+"""One statement per tier: SQLite slices the tier's new hashes into tiles (as the ledger's packed
+insert does), instead of a Python round trip per tile."""
+
+
+def _write_tiles(transaction: HookTransaction, tip: _Tip, completed: dict[int, bytes]) -> None:
+    """(Re)write the tiles of the nodes just completed (per tier, their hashes joined), appended
+    to a tree of `tip.size` leaves; updates `tip.edges`."""
     for tier, hashes in completed.items():
         first = tip.size >> (tiles.TILE_HEIGHT * tier)
-        tile_index = first // tiles.TILE_WIDTH
-        blob = tip.edges.pop(tier, b"") + b"".join(hashes)
-        for start in range(0, len(blob), tiles.TILE_BYTES_MAX):
-            rows.append((tier, tile_index, blob[start : start + tiles.TILE_BYTES_MAX]))
-            tile_index += 1
-        if len(rows[-1][2]) < tiles.TILE_BYTES_MAX:
-            tip.edges[tier] = rows[-1][2]
-    return rows
+        blob = tip.edges.pop(tier, b"") + hashes
+        count = -(-len(blob) // tiles.TILE_BYTES_MAX)
+        transaction.execute(_INSERT_TILES, (blob, count, tier, first // tiles.TILE_WIDTH))
+        if len(blob) % tiles.TILE_BYTES_MAX:
+            tip.edges[tier] = blob[-(len(blob) % tiles.TILE_BYTES_MAX) :]
 
 
 def _runs(first_index: int, timestamps: Sequence[int]) -> list[tuple[int, int, int]]:
@@ -161,6 +218,12 @@ def _row_timestamp(row: bytes) -> int:
     return int.from_bytes(row[:8], "big")
 
 
+class LogOriginMismatch(ClearlineError):
+    """The sealer's origin differs from the one the ledger's log was sealed under."""
+
+    code = "log_origin_mismatch"
+
+
 class SealingHook:
     """The commit hook that appends a group's events and closes a signed checkpoint."""
 
@@ -171,6 +234,7 @@ class SealingHook:
         clock: Clock | None = None,
         *,
         checkpoint_interval_ms: int = 0,
+        hasher: bool = False,
     ):
         if not signers:
             raise ValueError("a sealing hook needs at least one signer")
@@ -182,6 +246,10 @@ class SealingHook:
         self.signers = list(signers)
         self.clock = clock
         self.checkpoint_interval_ms = checkpoint_interval_ms
+        self._hasher = Hasher() if hasher else None
+        self.data_directory: Path | None = None
+        """Where to look for prepared next keys (`keys.prepare_rotation`); set by `open`."""
+        self._pool = {verifier_key_string(s.verifier): s for s in self.signers}
         self._tip: _Tip | None = None
         self._lock = threading.Lock()  # the ledger's writer and an idle `seal_pending` caller
 
@@ -194,10 +262,15 @@ class SealingHook:
         ml_dsa: bool = True,
         clock: Clock | None = None,
         checkpoint_interval_ms: int = 0,
+        hasher: bool = False,
     ) -> SealingHook:
         """A hook signing with the node's keys in `data_directory` (created on first use)."""
         signers = load_or_create_signers(data_directory, origin, ml_dsa=ml_dsa)
-        return cls(origin, signers, clock, checkpoint_interval_ms=checkpoint_interval_ms)
+        hook = cls(
+            origin, signers, clock, checkpoint_interval_ms=checkpoint_interval_ms, hasher=hasher
+        )
+        hook.data_directory = Path(data_directory)
+        return hook
 
     def __call__(self, transaction: HookTransaction, events: Sequence[LedgerEvent]) -> None:
         """The plain commit hook (`Ledger.open(…, hooks=[hook])`)."""
@@ -208,68 +281,141 @@ class SealingHook:
             for offset, (event, item) in enumerate(zip(events, data, strict=True))
             if event.kind is not LedgerEventKind.TRANSFER_CREATED
         ]
-        self._append(transaction, hashes, [event.timestamp for event in events], kept)
+        self._append(transaction, [event.timestamp for event in events], kept, hashes)
 
     def seal_rows(
         self, transaction: HookTransaction, rows: Sequence[bytes], events: Sequence[LedgerEvent]
     ) -> None:
         """The fast commit hook (`Ledger.open(…, raw_hooks=[hook.seal_rows])`): `rows` are the
         group's packed transfer rows, `events` its other events, both in timestamp order."""
+        deferred = self._hasher is not None and len(rows) + len(events) >= HASHER_GROUP_LEAVES_MIN
         if not events:
             timestamps = [_row_timestamp(rows[0]), _row_timestamp(rows[-1])] if rows else []
             if timestamps and timestamps[1] - timestamps[0] == len(rows) - 1:
                 timestamps = list(range(timestamps[0], timestamps[1] + 1))
             else:
                 timestamps = [_row_timestamp(row) for row in rows]
-            self._append(transaction, tiles.transfer_leaf_hashes(rows), timestamps, [])
+            if deferred:
+                self._append(transaction, timestamps, [], rows=b"".join(rows))
+            else:
+                self._append(transaction, timestamps, [], tiles.transfer_leaf_hashes(rows))
             return
         merged = heapq.merge(
             ((_row_timestamp(row), row, None) for row in rows),
             ((event.timestamp, b"", event) for event in events),
             key=lambda item: item[0],
         )
-        hashes, timestamps, kept = [], [], []
-        for offset, (timestamp, row, event) in enumerate(merged):
+        timestamps, kept, inserts = [], [], []
+        for offset, (timestamp, _, event) in enumerate(merged):
             timestamps.append(timestamp)
-            if event is None:
-                hashes.append(tiles.transfer_leaf_hashes([row])[0])
-            else:
+            if event is not None:
                 data = encode(event)
-                hashes.append(merkle.leaf_hash(data))
                 kept.append((offset, data))
-        self._append(transaction, hashes, timestamps, kept)
+                inserts.append((offset, merkle.leaf_hash(data)))
+        if deferred:
+            self._append(transaction, timestamps, kept, rows=b"".join(rows), inserts=inserts)
+            return
+        hashes = tiles.transfer_leaf_hashes(rows)
+        for offset, leaf_hash in inserts:  # ascending offsets in the merged group
+            hashes.insert(offset, leaf_hash)
+        self._append(transaction, timestamps, kept, hashes)
 
     def _current_tip(self, transaction: HookTransaction) -> _Tip:
-        for statement in SCHEMA:
-            transaction.execute(statement)
+        """The tip, checked against the database; reloaded (and the tree caught up with the
+        leaves) when they differ."""
         tip = self._tip
+        if tip is None:  # the tables exist once this hook has seen them
+            for statement in SCHEMA:
+                transaction.execute(statement)
         row = transaction.execute(
             "SELECT size, checkpoint_hash FROM chain_state WHERE id = 0"
         ).fetchone()
         stored = (int(row[0]), bytes(row[1])) if row else (0, GENESIS_PREVIOUS)
-        if tip is None or (tip.size, tip.checkpoint_hash) != stored:
-            tip = _load_tip(transaction)  # first call, or the last group this hook saw aborted
+        if tip is not None and (tip.size, tip.checkpoint_hash) == stored:  # noqa: SIM102
+            if (tip.appended, tip.last_timestamp) == _last_leaf(transaction):  # one more query
+                return tip
+        if self._hasher is not None:
+            self._hasher.discard()  # whatever is in flight was rolled back or is reloaded
+        tip = _load_tip(transaction)  # first call, or the last group this hook saw aborted
+        self._catch_up(transaction, tip)
         return tip
+
+    def _catch_up(self, transaction: HookTransaction, tip: _Tip) -> None:
+        """Hash the stored leaves the tree does not cover yet, inline."""
+        if tip.appended > tip.size:
+            leaves = read_leaves(transaction, tip.size, tip.appended)
+            self._extend(transaction, tip, [merkle.leaf_hash(leaf) for leaf in leaves])
+
+    def _extend(self, transaction: HookTransaction, tip: _Tip, leaf_hashes: list[bytes]) -> None:
+        frontier, completed = tiles.append_leaves(tip.size, tip.frontier, leaf_hashes)
+        joined = {tier: b"".join(hashes) for tier, hashes in completed.items()}
+        self._apply(
+            transaction, tip, HashedGroup(tip.size, tip.size + len(leaf_hashes), frontier, joined)
+        )
+
+    def _apply(self, transaction: HookTransaction, tip: _Tip, group: HashedGroup) -> None:
+        if group.first_index != tip.size:
+            raise InvariantViolation(f"hashes for leaf {group.first_index}, tree at {tip.size}")
+        _write_tiles(transaction, tip, group.completed)
+        tip.size, tip.frontier = group.size, group.frontier
+
+    def _collect(self, transaction: HookTransaction, tip: _Tip, *, wait: bool) -> None:
+        """Write the hashes the worker finished (all of them with `wait`); if it failed, hash
+        what it held inline."""
+        if self._hasher is None or not self._hasher.in_flight:
+            return
+        try:
+            groups = self._hasher.drain() if wait else self._hasher.ready()
+        except Exception:  # the worker died or refused: the leaves are stored, hash them here
+            self._hasher.discard()
+            self._catch_up(transaction, tip)
+            return
+        for group in groups:
+            self._apply(transaction, tip, group)
+
+    def _submit(
+        self,
+        transaction: HookTransaction,
+        tip: _Tip,
+        first: int,
+        rows: bytes,
+        inserts: Sequence[tuple[int, bytes]],
+    ) -> None:
+        """Hand a group to the worker (with the tree state when nothing is in flight); if the
+        worker cannot take it, hash everything the tree lacks inline."""
+        assert self._hasher is not None
+        reset = None if self._hasher.in_flight else (tip.size, list(tip.frontier))
+        try:
+            self._hasher.submit(first, reset, rows, inserts)
+        except Exception:  # a broken pool: start afresh on the next group
+            self._hasher.close()
+            self._catch_up(transaction, tip)
 
     def _append(
         self,
         transaction: HookTransaction,
-        leaf_hashes: list[bytes],
         timestamps: Sequence[int],
         kept: Sequence[tuple[int, bytes]],
+        leaf_hashes: list[bytes] | None = None,
+        *,
+        rows: bytes = b"",
+        inserts: Sequence[tuple[int, bytes]] = (),
     ) -> None:
-        """Append leaves (their hashes, ledger timestamps, and the bytes of those the ledger does
-        not hold, by offset in the group), write tiles, state and, when due, a signed checkpoint."""
-        if not leaf_hashes:
+        """Append a group's leaves: their ledger timestamps, the bytes of those the ledger does not
+        hold (by offset in the group), and either their hashes (inline) or the packed rows and
+        other leaf hashes for the worker; then tiles, state and, when due, a checkpoint."""
+        if not timestamps:
             return
         with self._lock:
             tip = self._current_tip(transaction)
+            if timestamps[0] <= tip.last_timestamp:
+                raise InvariantViolation(
+                    f"the event at {timestamps[0]} is not after the log's last leaf "
+                    f"({tip.last_timestamp}): is a second sealing hook on this ledger? Pass your "
+                    "own hook only with `Ledger.open(…, sealed=False)`"
+                )
             self._tip = None  # until this group's writes are all issued
-            first = tip.size
-            frontier, completed = tiles.append_leaves(first, tip.frontier, leaf_hashes)
-            transaction.executemany(
-                "INSERT OR REPLACE INTO chain_tiles VALUES(?, ?, ?)", _tile_rows(tip, completed)
-            )
+            first = tip.appended
             transaction.executemany(
                 "INSERT INTO chain_runs VALUES(?, ?, ?)", _runs(first, timestamps)
             )
@@ -278,9 +424,19 @@ class SealingHook:
                     "INSERT INTO chain_events VALUES(?, ?)",
                     [(first + offset, data) for offset, data in kept],
                 )
-            tip.size, tip.frontier = first + len(leaf_hashes), frontier
+            tip.appended, tip.last_timestamp = first + len(timestamps), timestamps[-1]
+            if leaf_hashes is not None:
+                self._collect(transaction, tip, wait=True)
+                if tip.size < tip.appended:  # else a failed worker's catch-up hashed them too
+                    self._extend(transaction, tip, leaf_hashes)
+            else:
+                self._collect(transaction, tip, wait=False)
+                if tip.size < tip.appended:
+                    self._submit(transaction, tip, first, rows, inserts)
+            if tip.size > tip.appended or (self._hasher is None and tip.size != tip.appended):
+                raise InvariantViolation(f"tree of {tip.size} leaves, {tip.appended} appended")
             time_ns = self.clock.now_ns() if self.clock else timestamps[-1]
-            if self._checkpoint_due(tip, time_ns):
+            if tip.size > tip.checkpoint_size and self._checkpoint_due(tip, time_ns):
                 self._sign(transaction, tip, time_ns)
             self._store_state(transaction, tip)
 
@@ -290,15 +446,55 @@ class SealingHook:
         return time_ns - tip.checkpoint_time_ns >= self.checkpoint_interval_ms * 1_000_000
 
     def _sign(self, transaction: HookTransaction, tip: _Tip, time_ns: int) -> None:
-        """Sign a checkpoint over the tip (its time never before the previous checkpoint's)."""
+        """Sign a checkpoint over the tree (its time never before the previous checkpoint's)
+        with the keys in force; announce prepared next keys, if any."""
         time_ns = max(time_ns, tip.checkpoint_time_ns or 0)
         root = merkle.Frontier(tip.size, tuple(tip.frontier)).root()
-        text = Checkpoint(self.origin, tip.size, root, tip.checkpoint_hash, time_ns).text()
+        signers = self._signers_in_force(tip)
+        announced = self._next_keys(tip)
+        checkpoint = Checkpoint(
+            self.origin, tip.size, root, tip.checkpoint_hash, time_ns, announced
+        )
+        text = checkpoint.text()
         transaction.execute(
-            "INSERT INTO chain_checkpoints VALUES(?, ?)", (tip.size, sign_note(text, self.signers))
+            "INSERT INTO chain_checkpoints VALUES(?, ?)", (tip.size, sign_note(text, signers))
         )
         tip.checkpoint_hash, tip.checkpoint_size = checkpoint_hash(text), tip.size
         tip.checkpoint_time_ns = time_ns
+        tip.keys = announced or tip.keys
+
+    def _next_keys(self, tip: _Tip) -> tuple[str, ...]:
+        """The prepared next keys when not announced yet (a stat per checkpoint)."""
+        if self.data_directory is None:
+            return ()
+        upcoming = load_next_signers(self.data_directory, self.origin)
+        keys = tuple(verifier_key_string(s.verifier) for s in upcoming)
+        if not keys or keys == tip.keys:
+            return ()
+        self._pool.update(zip(keys, upcoming, strict=True))
+        return keys
+
+    def _signers_in_force(self, tip: _Tip) -> list[NoteSigner]:
+        if tip.keys is None:
+            return self.signers
+        missing = [key for key in tip.keys if key not in self._pool]
+        if missing and self.data_directory is not None:
+            upcoming = load_next_signers(self.data_directory, self.origin)
+            self._pool.update((verifier_key_string(s.verifier), s) for s in upcoming)
+        try:
+            return [self._pool[key] for key in tip.keys]
+        except KeyError as error:
+            raise InvariantViolation(f"the log's keys in force are not here: {error}") from error
+
+    def promote_keys(self) -> None:
+        """After a rotation checkpoint is durable: move the new keys in place (`keys.py`)."""
+        tip = self._tip
+        if tip is None or tip.keys is None or self.data_directory is None:
+            return
+        upcoming = load_next_signers(self.data_directory, self.origin)
+        if tuple(verifier_key_string(s.verifier) for s in upcoming) == tip.keys:
+            self.signers = promote_rotation(self.data_directory, self.origin)
+            self._pool.update((verifier_key_string(s.verifier), s) for s in self.signers)
 
     def _store_state(self, transaction: HookTransaction, tip: _Tip) -> None:
         transaction.execute(
@@ -307,15 +503,74 @@ class SealingHook:
         )
         self._tip = tip
 
+    # -- the ledger's `Sealer` protocol (`Ledger.open` seals with it by default) ----------------
+
+    def attach(self, transaction: HookTransaction, last_timestamp: int) -> None:
+        """At open: create the tables, load the tip, and append every event the ledger holds
+        beyond the log (`backfill.events_after`: a ledger never sealed, or opened unsealed since),
+        so the log covers the ledger before its first group."""
+        with self._lock:
+            self._tip = None
+            tip = self._current_tip(transaction)
+            stored = transaction.execute("SELECT size FROM chain_state WHERE id = 0").fetchone()
+            if stored is None or int(stored[0]) != tip.size:  # a catch-up hashed leaves
+                self._store_state(transaction, tip)
+            self._tip = tip
+        self.promote_keys()  # a rotation that became durable before the last close
+        last_note = transaction.execute(
+            "SELECT note FROM chain_checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        if last_note is not None:
+            origin = parse_checkpoint(parse_note(str(last_note[0])).text).origin
+            if origin != self.origin:
+                raise LogOriginMismatch(
+                    f"the log in this ledger is {origin!r}, the sealer signs as {self.origin!r}: "
+                    f'set origin = "{origin}" in node.toml'
+                )
+        row = transaction.execute(
+            "SELECT first_timestamp + count - 1 FROM chain_runs ORDER BY first_index DESC LIMIT 1"
+        ).fetchone()
+        last_leaf = int(row[0]) if row else 0
+        if last_leaf > last_timestamp:
+            raise InvariantViolation(
+                f"the log's last leaf (timestamp {last_leaf}) is beyond the ledger's last event "
+                f"({last_timestamp}): the log belongs to another ledger"
+            )
+        for events in backfill.events_after(transaction, last_leaf):
+            self(transaction, events)
+
+    def seal_due_ns(self) -> int | None:
+        """When the uncovered tail is due for a checkpoint (ledger clock, ns); None if none."""
+        tip = self._tip
+        if tip is None or tip.appended == tip.checkpoint_size:
+            return None
+        return (tip.checkpoint_time_ns or 0) + self.checkpoint_interval_ms * 1_000_000
+
+    def seal_tail(self, transaction: HookTransaction, force: bool) -> bool:
+        """Sign the uncovered tail when its checkpoint is due (always with `force`: on close);
+        returns whether it signed."""
+        due_ns = self.seal_due_ns()
+        if not force and (due_ns is None or (self.clock and self.clock.now_ns() < due_ns)):
+            return False
+        return self.seal_pending(transaction)
+
+    def close(self) -> None:
+        """Stop the hashing worker. (Announced keys are promoted at the next `attach`, which
+        reads that their checkpoint is durable.)"""
+        if self._hasher is not None:
+            self._hasher.close()
+
     def seal_pending(self, transaction: HookTransaction) -> bool:
         """Sign a checkpoint over leaves no checkpoint covers yet, whatever the interval; returns
         whether it signed. Run it inside a write transaction on the ledger's database
         (`seal_pending_in` opens one; the ledger must be closed)."""
         with self._lock:
             tip = self._current_tip(transaction)
-            if tip.size == tip.checkpoint_size:
-                return False
             self._tip = None
+            self._collect(transaction, tip, wait=True)
+            if tip.size == tip.checkpoint_size:
+                self._store_state(transaction, tip)
+                return False
             if self.clock is not None:
                 time_ns = self.clock.now_ns()
             else:  # the ledger's time: the last leaf's timestamp
@@ -349,221 +604,3 @@ class SealingHook:
             return signed
         finally:
             connection.close()
-
-
-def transfer_leaf(timestamp: int, transfer_id: bytes, body: bytes) -> bytes:
-    """The canonical bytes of a transfer from its ledger row (`transfers` table)."""
-    if len(transfer_id) != 16 or len(body) != TRANSFER_BODY.size:
-        raise InvariantViolation(f"transfer row {timestamp} has the wrong size")
-    header = HEADER.pack(ENCODING_VERSION, _TRANSFER_KIND, timestamp, _TRANSFER_FIELDS_BYTES + 16)
-    return header + transfer_id + body[:_TRANSFER_FIELDS_BYTES]
-
-
-class LeafNotFound(ClearlineError):
-    """No leaf of the log holds the event asked for, or not below the tree size asked for."""
-
-    code = "leaf_not_found"
-
-
-@dataclass(frozen=True, slots=True)
-class InclusionProof:
-    """The proof that the event with ledger `timestamp` is leaf `leaf_index` of the tree of
-    `tree_size` leaves: `leaf_hash` (of its canonical bytes) and the audit path `proof`, for
-    `merkle.verify_inclusion(leaf_index, tree_size, leaf_hash, proof, root)`."""
-
-    timestamp: int
-    leaf_index: int
-    tree_size: int
-    leaf_hash: bytes
-    proof: list[bytes]
-
-
-class TransferLookup(Protocol):
-    """What `transfer_inclusion_proof` needs of a ledger (`Ledger` has it)."""
-
-    def lookup_transfers(self, ids: Sequence[int]) -> list[Transfer]: ...
-
-
-def transfer_inclusion_proof(
-    ledger: TransferLookup, log: ChainLog, transfer_id: int, size: int
-) -> InclusionProof:
-    """The inclusion proof of transfer `transfer_id` at tree size `size`: the ledger gives the
-    transfer's timestamp, the log its leaf. An open `Ledger` holds its database exclusively, so
-    `log` reads another copy of the same directory (a replica or a backup); on a closed ledger,
-    `ChainLog.transfer_timestamp` finds the timestamp without one."""
-    found = ledger.lookup_transfers([transfer_id])
-    if not found:
-        raise LeafNotFound(f"the ledger has no transfer {transfer_id}")
-    return log.inclusion_proof_for_timestamp(found[0].timestamp, size)
-
-
-class LogNotFound(ClearlineError):
-    """The data directory has no ledger, or a ledger that was never sealed into a log."""
-
-    code = "log_not_found"
-
-
-class ChainLog:
-    """Read-only access to a data directory's log: leaves, checkpoints and proofs."""
-
-    def __init__(self, data_directory: Path) -> None:
-        path = Path(data_directory) / DATABASE_FILE
-        if not path.exists():
-            raise LogNotFound(f"{data_directory} holds no ledger ({DATABASE_FILE} is missing)")
-        uri = path.resolve().as_uri() + "?mode=ro"
-        self._connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
-        sealed = self._connection.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='chain_checkpoints'"
-        ).fetchone()
-        if sealed is None:
-            self._connection.close()
-            raise LogNotFound(
-                f"the ledger in {data_directory} was never sealed into a log: open it with the "
-                "sealing hook (docs/chain.md, 'Turning it on') before exporting or auditing"
-            )
-
-    def close(self) -> None:
-        self._connection.close()
-
-    def __enter__(self) -> ChainLog:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def size(self) -> int:
-        row = self._connection.execute("SELECT size FROM chain_state WHERE id = 0").fetchone()
-        return int(row[0]) if row else 0
-
-    def leaves(self, begin: int = 0, end: int | None = None) -> list[bytes]:
-        """Canonical event bytes of leaves [begin, end)."""
-        stop = self.size() if end is None else end
-        result: list[bytes] = []
-        for chunk in range(begin, stop, LEAVES_PER_QUERY_MAX):
-            result.extend(self._leaves(chunk, min(stop, chunk + LEAVES_PER_QUERY_MAX)))
-        return result
-
-    def _timestamps(self, begin: int, end: int) -> list[int]:
-        rows = self._connection.execute(
-            "SELECT first_index, first_timestamp, count FROM chain_runs WHERE first_index < ?"
-            " AND first_index + count > ? ORDER BY first_index",
-            (end, begin),
-        ).fetchall()
-        timestamps = [
-            first_timestamp + index - first_index
-            for first_index, first_timestamp, count in rows
-            for index in range(max(first_index, begin), min(first_index + count, end))
-        ]
-        if len(timestamps) != end - begin:
-            raise InvariantViolation(f"chain_runs does not cover leaves [{begin}, {end})")
-        return timestamps
-
-    def _leaves(self, begin: int, end: int) -> list[bytes]:
-        if begin >= end:
-            return []
-        timestamps = self._timestamps(begin, end)
-        stored = dict(
-            self._connection.execute(
-                "SELECT leaf_index, data FROM chain_events"
-                " WHERE leaf_index >= ? AND leaf_index < ?",
-                (begin, end),
-            ).fetchall()
-        )
-        transfers = {
-            row[0]: transfer_leaf(row[0], bytes(row[1]), bytes(row[2]))
-            for row in self._connection.execute(
-                "SELECT timestamp, id, body FROM transfers WHERE timestamp >= ? AND timestamp <= ?",
-                (timestamps[0], timestamps[-1]),
-            )
-        }
-        result = []
-        for index, timestamp in enumerate(timestamps, begin):
-            data = stored.get(index) or transfers.get(timestamp)
-            if data is None:
-                raise InvariantViolation(f"leaf {index} (timestamp {timestamp}) has no event")
-            result.append(bytes(data))
-        return result
-
-    def leaf_index(self, timestamp: int) -> int | None:
-        """The leaf of the event with this ledger timestamp."""
-        row = self._connection.execute(
-            "SELECT first_index, first_timestamp, count FROM chain_runs"
-            " WHERE first_timestamp <= ? ORDER BY first_timestamp DESC LIMIT 1",
-            (timestamp,),
-        ).fetchone()
-        if row is None or timestamp >= row[1] + row[2]:
-            return None
-        return int(row[0] + timestamp - row[1])
-
-    def inclusion_proof_for_timestamp(self, timestamp: int, size: int) -> InclusionProof:
-        """The inclusion proof of the event with this ledger timestamp at tree size `size`."""
-        index = self.leaf_index(timestamp)
-        if index is None:
-            raise LeafNotFound(f"no leaf holds the event with timestamp {timestamp}")
-        if not 0 < size <= self.size() or index >= size:
-            raise LeafNotFound(
-                f"leaf {index} (timestamp {timestamp}) is not in a tree of {size} leaves "
-                f"(the log holds {self.size()})"
-            )
-        leaf_hash = self.read_nodes([NodeId(0, index)])[0]
-        return InclusionProof(timestamp, index, size, leaf_hash, self.inclusion_proof(index, size))
-
-    def transfer_timestamp(self, transfer_id: int) -> int | None:
-        """The ledger timestamp of transfer `transfer_id`, read from the same database."""
-        row = self._connection.execute(
-            "SELECT timestamp FROM transfers WHERE id = ?", (transfer_id.to_bytes(16, "big"),)
-        ).fetchone()
-        return None if row is None else int(row[0])
-
-    def checkpoint_notes(self) -> list[str]:
-        """Every signed checkpoint note, oldest first."""
-        rows = self._connection.execute("SELECT note FROM chain_checkpoints ORDER BY size")
-        return [str(row[0]) for row in rows]
-
-    def checkpoint(self, size: int) -> Checkpoint:
-        row = self._connection.execute(
-            "SELECT note FROM chain_checkpoints WHERE size = ?", (size,)
-        ).fetchone()
-        if row is None:
-            raise KeyError(f"no checkpoint at size {size}")
-        return parse_checkpoint(parse_note(str(row[0])).text)
-
-    def read_nodes(self, nodes: Sequence[NodeId]) -> list[bytes]:
-        """A `merkle.NodeReader` over `chain_tiles`: one query for every tile the nodes need."""
-        spans = [_node_span(node) for node in nodes]
-        keys = sorted({key for key, _, _ in spans})
-        found: dict[tuple[int, int], bytes] = {}
-        for start in range(0, len(keys), TILES_PER_QUERY_MAX):
-            chunk = keys[start : start + TILES_PER_QUERY_MAX]
-            query = " UNION ALL ".join(
-                "SELECT tier, tile_index, hashes FROM chain_tiles WHERE tier = ? AND tile_index = ?"
-                for _ in chunk
-            )  # point lookups: a row-value IN (VALUES …) would scan the table
-            rows = self._connection.execute(query, [value for key in chunk for value in key])
-            found.update(((int(row[0]), int(row[1])), bytes(row[2])) for row in rows)
-        result = []
-        for node, (key, begin, end) in zip(nodes, spans, strict=True):
-            tile = found.get(key, b"")
-            if len(tile) < end or len(tile) % 32:
-                raise InvariantViolation(f"chain_tiles lacks or mangles node {node}")
-            result.append(tiles.subtree_root(tile[begin:end]))
-        return result
-
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        return merkle.inclusion_proof(index, size, self.read_nodes)
-
-    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
-        return merkle.consistency_proof(size1, size2, self.read_nodes)
-
-
-def _node_span(node: NodeId) -> tuple[tuple[int, int], int, int]:
-    """((tier, tile index), begin byte, end byte) of the hashes under `node` in its tile."""
-    level, index = node
-    tier, depth = divmod(level, tiles.TILE_HEIGHT)
-    first = index << depth
-    offset = first % tiles.TILE_WIDTH
-    return (
-        (tier, first // tiles.TILE_WIDTH),
-        32 * offset,
-        32 * (offset + (1 << depth)),
-    )

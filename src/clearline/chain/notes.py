@@ -9,8 +9,11 @@ Guarantees:
   key's signature does not verify, and `NoteUnverified` when no known key signed: a note is accepted
   only with at least one valid signature from a trusted key.
 - A checkpoint body is origin, decimal size without leading zeros, base64 root, then our extension
-  lines `previous <base64 hash>` and `time_ns <decimal>`; `parse_checkpoint` accepts only that exact
-  form, so a checkpoint has one text and `checkpoint_hash` (SHA-256 of the text) links checkpoints.
+  lines `previous <base64 hash>` and `time_ns <decimal>`, and on a key rotation one
+  `key <verifier key>` line per new key (at most `ROTATION_KEYS_MAX`): the keys that sign every
+  later checkpoint, announced in a checkpoint the current keys sign. `parse_checkpoint` accepts
+  only that exact form, so a checkpoint has one text and `checkpoint_hash` (SHA-256 of the text)
+  links checkpoints.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from clearline.chain.keys import NoteSigner, NoteVerifier, check_key_name
+from clearline.chain.keys import NoteSigner, NoteVerifier, check_key_name, parse_verifier_key
 from clearline.core.errors import ClearlineError
 
 SIGNATURES_MAX = 100
@@ -30,6 +33,9 @@ SIGNATURES_MAX = 100
 SIGNATURE_PREFIX = "— "
 NOTE_BYTES_MAX = 1 << 20
 HASH_BYTES = 32
+ROTATION_KEYS_MAX = 8
+"""Most keys one rotation announces."""
+KEY_LINE_PREFIX = "key "
 GENESIS_PREVIOUS = bytes(HASH_BYTES)
 """The `previous` hash of a log's first checkpoint."""
 _DECIMAL = re.compile(r"^(0|[1-9][0-9]*)$")
@@ -148,13 +154,15 @@ def open_note(note: str | bytes, verifiers: Iterable[NoteVerifier]) -> SignedNot
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
     """A log's state: `origin` (the log's name), `size` leaves, `root` hash, the SHA-256 of the
-    previous checkpoint's text (`GENESIS_PREVIOUS` for the first) and the closing `time_ns`."""
+    previous checkpoint's text (`GENESIS_PREVIOUS` for the first) and the closing `time_ns`;
+    `keys`, on a key rotation, the verifier key strings that sign from the next checkpoint on."""
 
     origin: str
     size: int
     root: bytes
     previous_hash: bytes
     time_ns: int
+    keys: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_key_name(self.origin)
@@ -162,12 +170,23 @@ class Checkpoint:
             raise CheckpointMalformed("size and time_ns are non-negative ints")
         if len(self.root) != HASH_BYTES or len(self.previous_hash) != HASH_BYTES:
             raise CheckpointMalformed("root and previous hash are 32 bytes")
+        if len(self.keys) > ROTATION_KEYS_MAX or len(set(self.keys)) != len(self.keys):
+            raise CheckpointMalformed(f"a rotation announces 1..{ROTATION_KEYS_MAX} distinct keys")
+        for key in self.keys:
+            try:
+                parse_verifier_key(key)
+            except ClearlineError as error:
+                raise CheckpointMalformed(f"announced key: {error}") from error
 
     def text(self) -> str:
         """The checkpoint note body."""
         root = base64.b64encode(self.root).decode()
         previous = base64.b64encode(self.previous_hash).decode()
-        return f"{self.origin}\n{self.size}\n{root}\nprevious {previous}\ntime_ns {self.time_ns}\n"
+        keys = "".join(f"{KEY_LINE_PREFIX}{key}\n" for key in self.keys)
+        return (
+            f"{self.origin}\n{self.size}\n{root}\nprevious {previous}\ntime_ns {self.time_ns}\n"
+            + keys
+        )
 
 
 def checkpoint_hash(text: str) -> bytes:
@@ -188,8 +207,11 @@ def _b64_hash(value: str) -> bytes:
 def parse_checkpoint(text: str) -> Checkpoint:
     """The checkpoint whose body is exactly `text`."""
     lines = text.split("\n")
-    if len(lines) != 6 or lines[5] != "":
-        raise CheckpointMalformed("a checkpoint has five lines")
+    if len(lines) < 6 or lines[-1] != "":
+        raise CheckpointMalformed("a checkpoint has five lines, then key lines")
+    key_lines = lines[5:-1]
+    if not all(line.startswith(KEY_LINE_PREFIX) for line in key_lines):
+        raise CheckpointMalformed("lines after time_ns are `key <verifier key>`")
     origin, size, root, previous, time_line = lines[:5]
     if not _DECIMAL.match(size) or not previous.startswith("previous "):
         raise CheckpointMalformed("line 2 is a decimal size, line 4 `previous <hash>`")
@@ -198,7 +220,12 @@ def parse_checkpoint(text: str) -> Checkpoint:
         raise CheckpointMalformed("line 5 is `time_ns <decimal>`")
     try:
         checkpoint = Checkpoint(
-            origin, int(size), _b64_hash(root), _b64_hash(previous[9:]), int(time_ns)
+            origin,
+            int(size),
+            _b64_hash(root),
+            _b64_hash(previous[9:]),
+            int(time_ns),
+            tuple(line.removeprefix(KEY_LINE_PREFIX) for line in key_lines),
         )
     except ClearlineError as error:
         raise CheckpointMalformed(str(error)) from error

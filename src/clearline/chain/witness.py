@@ -11,7 +11,9 @@ Guarantees:
   the same size with another root is refused (`checkpoint_fork`), a larger size needs a
   consistency proof that `merkle.verify_consistency` accepts (`checkpoint_inconsistent`). The
   first checkpoint of a log is trusted on first use. The same checkpoint again returns the first
-  cosignature.
+  cosignature. A checkpoint that announces new keys (a rotation; it must be signed by every key
+  the witness knows) makes the witness require the new keys from the next checkpoint on, so a
+  rotation not signed by the old keys is refused like any unsigned checkpoint.
 - State survives restarts: one JSON file per witness directory (`state.json`), replaced
   atomically (write, fsync, rename) and only after a checkpoint was accepted; the key is a 32-byte
   seed in `witness-ed25519.seed`. Both files are mode 0600 in a 0700 directory, and loading
@@ -348,5 +350,7 @@ class Witness:
         signature = self._private_key.sign(cosignature_message(text, time_s))
         line = cosignature_line(self.verifier, time_s, signature)
         entry.update(checkpoint=text, note=note, cosignature=line)
+        if checkpoint.keys:
+            entry["keys"] = [verifier_key_string(parse_verifier_key(k)) for k in checkpoint.keys]
         self._save(state)
         return line

@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
+from clearline.core.clock import Clock
 from clearline.ledger.types import Account, Transfer
 
 
@@ -50,3 +52,33 @@ RowsHook = Callable[[HookTransaction, Sequence[bytes], Sequence[LedgerEvent]], N
 the group's created transfers as the packed rows the store writes (`store.TRANSFER_ROW`, ascending
 timestamps), and the group's other events (accounts created, pending transfers expired), so the
 ledger builds no `LedgerEvent` per transfer. Same contract as `CommitHook` otherwise."""
+
+
+class Sealer(Protocol):
+    """A plug-in that seals every committed event into a verifiable log: the `chain` room's
+    (`clearline.chain.node.open_sealer`), which `Ledger.open` loads by name so that this room
+    does not import it. The ledger calls it on its writer thread only, each time inside a
+    transaction it then commits (or rolls back):
+    - `attach(transaction, last_timestamp)` once at open, after verifying the store: bring the log
+      up to the ledger (the ledger's last event has `last_timestamp`, 0 when empty);
+    - `seal_rows(…)` inside every group's transaction, as a `RowsHook`;
+    - `seal_tail(transaction, force)` when `seal_due_ns()` (a time on the ledger's clock, None
+      when nothing waits) has passed while idle, on `Ledger.tick()` and with `force` on close:
+      sign what no checkpoint covers yet;
+    - `close()` after the ledger released its store."""
+
+    def attach(self, transaction: HookTransaction, last_timestamp: int) -> None: ...
+
+    def seal_rows(
+        self, transaction: HookTransaction, rows: Sequence[bytes], events: Sequence[LedgerEvent]
+    ) -> None: ...
+
+    def seal_due_ns(self) -> int | None: ...
+
+    def seal_tail(self, transaction: HookTransaction, force: bool) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+SealerFactory = Callable[[Path, Clock], Sealer]
+"""What `Ledger.open` calls to make the sealer of data directory `path`, on the ledger's clock."""

@@ -10,11 +10,17 @@ Guarantees:
 - Reads run on the writer thread between groups, so they see exactly the committed state.
 - `Ledger.open` replays and verifies the whole store (see `verify.py`) and refuses a corrupt one.
 - `close()` drains the queue, checkpoints balances and releases the database.
+- Sealed by default: `Ledger.open(directory)` loads the sealer named by `DEFAULT_SEALER` (the
+  `chain` room's verifiable log) with `importlib`, so this room never imports `chain`. The sealer
+  is brought up to the ledger at open, runs inside every group's transaction, and signs the
+  uncovered tail when it is due while idle, on `tick()` and on `close()` (see `events.Sealer`).
+  `sealed=False` opens without it; so does passing `hooks` or `raw_hooks` without `sealed=True`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import queue
 import sqlite3
 import threading
@@ -29,7 +35,13 @@ from clearline.core.clock import Clock, SystemClock
 from clearline.core.errors import InvalidInput, InvariantViolation
 from clearline.ledger import store as st
 from clearline.ledger.engine import Engine
-from clearline.ledger.events import CommitHook, LedgerEventKind, RowsHook
+from clearline.ledger.events import (
+    CommitHook,
+    LedgerEventKind,
+    RowsHook,
+    Sealer,
+    SealerFactory,
+)
 from clearline.ledger.queries import Queries
 from clearline.ledger.results import EventResult
 from clearline.ledger.types import (
@@ -50,6 +62,8 @@ GROUP_WAIT_MS_MAX = 50
 CHECKPOINT_INTERVAL_COMMITS = 256
 """Balances are checkpointed to the accounts table every this many commits, and on close."""
 EXPIRY_POLL_SECONDS_MAX = 1.0
+DEFAULT_SEALER = "clearline.chain.node:open_sealer"
+"""`module:function` of the `SealerFactory` that `Ledger.open` seals with unless `sealed=False`."""
 
 T = TypeVar("T")
 
@@ -66,6 +80,22 @@ class LedgerClosed(InvalidInput):
     code = "ledger_closed"
 
 
+class SealerUnavailable(InvariantViolation):
+    """The default sealer cannot be loaded (the `chain` room is missing or broken)."""
+
+    code = "sealer_unavailable"
+
+
+def load_sealer_factory(name: str = DEFAULT_SEALER) -> SealerFactory:
+    """The sealer factory `module:function` names, imported now."""
+    module_name, _, attribute = name.partition(":")
+    try:
+        factory: SealerFactory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise SealerUnavailable(f"cannot load the ledger's sealer {name!r}: {error}") from error
+    return factory
+
+
 class LedgerBroken(InvariantViolation):
     """The writer met an unexpected error; the ledger refuses further calls until reopened."""
 
@@ -74,7 +104,7 @@ class LedgerBroken(InvariantViolation):
 
 @dataclass
 class _Request:
-    kind: str  # "accounts" | "transfers" | "call" | "stop"
+    kind: str  # "accounts" | "transfers" | "call" | "seal" | "stop"
     events: Sequence[Any] = ()
     call: Callable[[], Any] | None = None
     future: Future[Any] = field(default_factory=Future)
@@ -123,6 +153,7 @@ class Ledger:
         group_wait_ms: float = 0.0,
         hooks: Iterable[CommitHook] = (),
         raw_hooks: Iterable[RowsHook] = (),
+        sealer: Sealer | None = None,
     ) -> None:
         if not 0 <= group_wait_ms <= GROUP_WAIT_MS_MAX:
             raise InvalidInput(f"group_wait_ms must be within 0..{GROUP_WAIT_MS_MAX}")
@@ -131,7 +162,11 @@ class Ledger:
         self._group_wait_seconds = group_wait_ms / 1000
         self._hooks: list[CommitHook] = list(hooks)
         self._raw_hooks: list[RowsHook] = list(raw_hooks)
+        self._sealer = sealer
         recovered = recover(store)
+        if sealer is not None:
+            self._in_transaction(lambda: sealer.attach(store, recovered.last_timestamp))
+            self._raw_hooks.append(sealer.seal_rows)
         self._engine = Engine(store, clock, recovered.last_timestamp)
         self._engine.accounts = recovered.accounts
         self._engine.pendings = recovered.pendings
@@ -161,24 +196,38 @@ class Ledger:
         group_wait_ms: float = 0.0,
         hooks: Iterable[CommitHook] = (),
         raw_hooks: Iterable[RowsHook] = (),
+        sealed: bool | None = None,
     ) -> Ledger:
         """Open (creating if needed) the ledger in data directory `path`. `hooks` run before
-        `raw_hooks`, each inside every group's transaction (see `events.py`)."""
+        `raw_hooks`, each inside every group's transaction (see `events.py`). The ledger seals every
+        event with the sealer `DEFAULT_SEALER` names (its hook runs after `raw_hooks`) when
+        `sealed` is True, or None (the default) and no `hooks` or `raw_hooks` are given: a caller
+        with hooks of its own (its own sealing hook, say) decides with `sealed=True`."""
         text = str(path)
         if text.startswith(("postgres://", "postgresql://")):
             raise st.StoreError(
                 "this build of Clearline stores the ledger in SQLite only; pass a data directory"
             )
+        clock = clock or SystemClock()
+        hooks, raw_hooks = list(hooks), list(raw_hooks)
+        if sealed is None:
+            sealed = not (hooks or raw_hooks)
+        factory = load_sealer_factory() if sealed else None
         store = st.SqliteStore(Path(path))
+        sealer = None
         try:
+            sealer = factory(Path(path), clock) if factory else None
             return cls(
                 store,
-                clock or SystemClock(),
+                clock,
                 group_wait_ms=group_wait_ms,
                 hooks=hooks,
                 raw_hooks=raw_hooks,
+                sealer=sealer,
             )
         except BaseException:
+            if sealer is not None:
+                sealer.close()
             store.close()
             raise
 
@@ -213,8 +262,11 @@ class Ledger:
         return await asyncio.wrap_future(self._submit(_Request("transfers", events)))
 
     def tick(self) -> None:
-        """Commit an empty group now: expires every pending transfer that is due by the clock."""
+        """Commit an empty group now: expires every pending transfer that is due by the clock;
+        then, when sealed, signs the log's uncovered tail if its checkpoint is due."""
         self._submit(_Request("transfers", [])).result()
+        if self._sealer is not None:
+            self._submit(_Request("seal")).result()
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -269,6 +321,53 @@ class Ledger:
         """Row counts of the store's tables."""
         return self._read(self._store.counts)
 
+    def pending_statuses(self, ids: Sequence[int]) -> list[str | None]:
+        """The two-phase status of each pending transfer in `ids`: "pending", "posted", "voided"
+        or "expired"; None where `ids` names no pending transfer."""
+        wanted = [check_uint(transfer_id, U128_MAX, "id") for transfer_id in ids]
+        names = {
+            st.PENDING_STATUS_PENDING: "pending",
+            st.PENDING_STATUS_POSTED: "posted",
+            st.PENDING_STATUS_VOIDED: "voided",
+            st.PENDING_STATUS_EXPIRED: "expired",
+        }
+
+        def status(transfer_id: int) -> str | None:
+            pending = self._engine.pendings.get(transfer_id)
+            if pending is not None:
+                return names[pending.status]
+            rows = self._store.transfers_by_id([transfer_id.to_bytes(16, "big")])
+            if not rows:
+                return None
+            found = self._store.pending_at([rows[0][0]])
+            return names[found[0][2]] if found else None  # resolved ones leave memory
+
+        def statuses() -> list[str | None]:
+            return [status(transfer_id) for transfer_id in wanted]
+
+        return self._read(statuses)
+
+    def read_store(self, call: Callable[[Any], T]) -> T:
+        """Run `call(connection)` on the writer thread between groups and return its result.
+        An open ledger holds its SQLite database exclusively, so this is how the rooms that share
+        the database (the `chain` log's reader) read it while the ledger runs. Read only: `call`
+        must not write."""
+        store = self._store
+        connection = getattr(store, "connection", None)
+        if connection is None:
+            raise st.StoreError("this store has no SQL connection to read through")
+        return self._read(lambda: call(connection))
+
+    async def read_store_async(self, call: Callable[[Any], T]) -> T:
+        """`read_store` for asyncio callers: awaits without blocking the event loop."""
+        connection = getattr(self._store, "connection", None)
+        if connection is None:
+            raise st.StoreError("this store has no SQL connection to read through")
+        result: T = await asyncio.wrap_future(
+            self._submit(_Request("call", call=lambda: call(connection)))
+        )
+        return result
+
     def close(self) -> None:
         """Finish queued work, checkpoint balances, release the store. Safe to call twice."""
         with self._close_lock:
@@ -281,10 +380,15 @@ class Ledger:
         try:
             if self._broken is None:  # a broken writer's live state is not checkpointed
                 self._checkpoint()
+                self._seal_tail(force=True)
             else:
                 self._store.rollback()
         finally:
-            self._store.close()
+            try:
+                self._store.close()
+            finally:
+                if self._sealer is not None:
+                    self._sealer.close()
 
     # -- the writer -----------------------------------------------------------------------------
 
@@ -308,16 +412,21 @@ class Ledger:
             return request
         while True:
             heap = self._engine.expiry_heap
-            if not heap:
+            seal_due_ns = self._sealer.seal_due_ns() if self._sealer is not None else None
+            dues = [due for due in (heap[0][0] if heap else None, seal_due_ns) if due is not None]
+            if not dues:
                 return self._queue.get()
-            due_seconds = (heap[0][0] - self._clock.now_ns()) / 1e9
+            due_seconds = (min(dues) - self._clock.now_ns()) / 1e9
             try:
                 return self._queue.get(
                     timeout=min(max(due_seconds, 0.001), EXPIRY_POLL_SECONDS_MAX)
                 )
             except queue.Empty:
-                if heap and heap[0][0] <= self._clock.now_ns():
+                now_ns = self._clock.now_ns()
+                if heap and heap[0][0] <= now_ns:
                     return _Request("transfers", [])
+                if seal_due_ns is not None and seal_due_ns <= now_ns:
+                    return _Request("seal")
 
     def _run(self) -> None:
         group: list[_Request] = []
@@ -330,6 +439,10 @@ class Ledger:
                 group = [request]
                 if request.kind == "call":
                     self._run_call(request)
+                    continue
+                if request.kind == "seal":
+                    self._seal_tail(force=False)
+                    request.future.set_result(None)
                     continue
                 group = self._gather(request)
                 self._commit(group)
@@ -451,6 +564,21 @@ class Ledger:
                 others = [e for e in others if e.kind is not LedgerEventKind.TRANSFER_CREATED]
             for raw_hook in self._raw_hooks:
                 raw_hook(store, out.transfers, others)
+
+    def _seal_tail(self, *, force: bool) -> None:
+        """Let the sealer sign the log's uncovered tail (when due, or whatever the interval)."""
+        sealer = self._sealer
+        if sealer is not None:
+            self._in_transaction(lambda: sealer.seal_tail(self._store, force))
+
+    def _in_transaction(self, call: Callable[[], object]) -> None:
+        self._store.begin()
+        try:
+            call()
+            self._store.commit()
+        except BaseException:
+            self._store.rollback()
+            raise
 
     def _fail(self, group: list[_Request], error: BaseException) -> None:
         for request in group:

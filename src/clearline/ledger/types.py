@@ -182,6 +182,38 @@ class Transfer:
         check_uint(self.timestamp, TIMESTAMP_MAX, "timestamp")
 
 
+_TRANSFER_FIELDS = (
+    "id",
+    "debit_account_id",
+    "credit_account_id",
+    "amount",
+    "code",
+    "pending_id",
+    "timeout",
+    "flags",
+    "user_data_128",
+    "user_data_64",
+    "user_data_32",
+    "timestamp",
+)
+
+
+def trusted_transfer(
+    id: int, debit_account_id: int, credit_account_id: int, amount: int, code: int
+) -> Transfer:
+    """A plain transfer built without `Transfer`'s field checks, for an edge that has already
+    checked each value's type and range (the API's batch path: 128-bit ids, amount in
+    1..AMOUNT_MAX, code in 1..65535). The ledger's rules still apply when it is created."""
+    transfer = object.__new__(Transfer)
+    for name, value in zip(
+        _TRANSFER_FIELDS,
+        (id, debit_account_id, credit_account_id, amount, code, 0, 0, 0, 0, 0, 0, 0),
+        strict=True,
+    ):
+        object.__setattr__(transfer, name, value)
+    return transfer
+
+
 @dataclass(frozen=True, slots=True)
 class AccountBalance:
     """An account's balances right after the event at `timestamp` (accounts with `history`)."""
