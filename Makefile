@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+# The live demo; each run gets a fresh platform in $(CLEARLINE_DATA_DIR)/demo/run-<UTC time>/ and
+# reuses the world it generated before. Pass options with DEMO_ARGS, e.g. DEMO_ARGS='--people 3000'.
+DEMO_ARGS ?=
 run: $(STAMP)
-	$(BIN)/clearline demo
+	$(BIN)/clearline demo $(DEMO_ARGS)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q

@@ -55,19 +55,67 @@ def version() -> None:
 @app.command()
 def demo(
     ctx: typer.Context,
-    payments: Annotated[int, typer.Option(help="Payments in the burst.", min=1)] = 200_000,
-    wallets: Annotated[int, typer.Option(help="Wallets per asset.", min=2)] = 2_000,
-    batch: Annotated[int, typer.Option(help="Transfers per call.", min=1, max=8190)] = 8190,
-    seed: Annotated[int, typer.Option(help="Random seed of the demo traffic.")] = 2026,
+    people: Annotated[int, typer.Option(help="People in the simulated world.", min=50)] = 2_000,
+    days: Annotated[int, typer.Option(help="Days in the simulated world.", min=2)] = 30,
+    history_days: Annotated[
+        int | None,
+        typer.Option(help="Days the fraud model learns from (default: the first two thirds)."),
+    ] = None,
+    replay_days: Annotated[
+        int | None, typer.Option(help="Days to replay as live traffic (default: all the rest).")
+    ] = None,
+    payments: Annotated[
+        int | None,
+        typer.Option(
+            help="At most this many payments (the burst size with --ledger-burst).", min=1
+        ),
+    ] = None,
+    rate: Annotated[
+        float, typer.Option(help="Payments per second to send (0: as fast as possible).", min=0)
+    ] = 0.0,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight.", min=1, max=512)] = 32,
+    host: Annotated[str, typer.Option(help="Interface the API listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="API port (0: a free one).", min=0, max=65535)] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed of the world.")] = 7,
+    ledger_burst: Annotated[
+        bool, typer.Option("--ledger-burst", help="Run the older ledger-only burst demo instead.")
+    ] = False,
+    wallets: Annotated[int, typer.Option(help="--ledger-burst: wallets per asset.", min=2)] = 2_000,
+    batch: Annotated[
+        int, typer.Option(help="--ledger-burst: transfers per call.", min=1, max=8190)
+    ] = 8190,
 ) -> None:
-    """Exercise the platform on the data directory and show what happens (what `make run` runs)."""
+    """The live demo (what `make run` runs): a simulated world's later days as HTTP traffic,
+    decided by a model trained on its earlier days, on a live dashboard. Ctrl-C stops cleanly."""
     from rich.console import Console
 
-    from clearline.demo import DemoOptions, run_demo
+    if ledger_burst:
+        from clearline.demo import DemoOptions, run_demo
 
-    run_demo(
+        run_demo(
+            data_dir_from(ctx),
+            DemoOptions(wallets=wallets, payments=payments or 200_000, batch=batch, seed=seed),
+            Console(),
+        )
+        return
+    from clearline.demo_live import LiveDemoOptions, run_live_demo
+
+    if days < 2 or (history_days is not None and not 1 <= history_days < days):
+        raise typer.BadParameter("history days must be at least 1 and fewer than --days")
+    run_live_demo(
         data_dir_from(ctx),
-        DemoOptions(wallets=wallets, payments=payments, batch=batch, seed=seed),
+        LiveDemoOptions(
+            people=people,
+            days=days,
+            seed=seed,
+            history_days=history_days,
+            replay_days=replay_days,
+            payments=payments,
+            rate=rate,
+            concurrency=concurrency,
+            host=host,
+            port=port,
+        ),
         Console(),
     )
 
@@ -86,6 +134,9 @@ def _register_rooms() -> None:
     from clearline.chain import cli as chain_cli
 
     chain_cli.register(app)
+    from clearline.api import cli as api_cli
+
+    api_cli.register(app)
 
 
 def main() -> None:

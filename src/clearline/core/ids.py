@@ -18,3 +18,14 @@ def new_id(now_ms: int | None = None) -> int:
     """A fresh, time-ordered 128-bit id."""
     millis = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     return ((millis & ((1 << 48) - 1)) << 80) | int.from_bytes(os.urandom(10), "big")
+
+
+def new_ids(count: int, now_ms: int | None = None) -> list[int]:
+    """`count` fresh, time-ordered 128-bit ids from one read of the system's randomness."""
+    millis = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    prefix = (millis & ((1 << 48) - 1)) << 80
+    randomness = os.urandom(10 * count)
+    return [
+        prefix | int.from_bytes(randomness[offset : offset + 10], "big")
+        for offset in range(0, 10 * count, 10)
+    ]

@@ -1,0 +1,105 @@
+"""`clearline serve` and `clearline keys create|list|revoke`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+keys_app = typer.Typer(help="API keys: create, list and revoke.", no_args_is_help=True)
+
+
+def _data_dir(ctx: typer.Context) -> Path:
+    from clearline.cli import data_dir_from
+
+    return data_dir_from(ctx)
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    model: Annotated[
+        Path | None, typer.Option(help="Risk model directory (default DATA/models/current).")
+    ] = None,
+    review_timeout: Annotated[
+        int | None, typer.Option(help="Seconds a payment in review holds its funds.", min=1)
+    ] = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs) on the data directory."""
+    from clearline.api.server import serve as run
+
+    run(_data_dir(ctx), host, port, model_directory=model, review_timeout_s=review_timeout)
+
+
+@keys_app.command("create")
+def create(
+    ctx: typer.Context,
+    role: Annotated[str, typer.Option(help="admin, operator, analyst, auditor or customer.")],
+    customer: Annotated[
+        str | None, typer.Option(help="The customer id a customer key is bound to.")
+    ] = None,
+    label: Annotated[str, typer.Option(help="A note to tell keys apart.")] = "",
+) -> None:
+    """Create an API key; the key is the last line of the output (shown once)."""
+    from clearline.api.keys import KeyStore
+    from clearline.core.errors import ClearlineError
+    from clearline.payments.model import parse_id
+    from clearline.payments.store import PlatformStore
+
+    store = PlatformStore(_data_dir(ctx))
+    try:
+        customer_id = None if customer is None else parse_id(customer, "customer")
+        if customer_id is not None and not store.read(
+            "SELECT 1 FROM customers WHERE id = ?", (f"{customer_id:032x}",)
+        ):
+            typer.echo(f"error: no customer {customer}: see GET /v1/customers", err=True)
+            raise typer.Exit(2)
+        key, info = KeyStore(store).create(role, customer_id, label)
+    except ClearlineError as error:
+        typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        store.close()
+    typer.echo(f"created key {info.id} (role {info.role}); store it now, it is shown once:")
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def list_keys(ctx: typer.Context) -> None:
+    """List the keys (ids and roles; never the keys themselves)."""
+    from clearline.api.keys import KeyStore
+    from clearline.payments.store import PlatformStore
+
+    store = PlatformStore(_data_dir(ctx))
+    try:
+        for info in KeyStore(store).list():
+            state = "revoked" if info.revoked_ns else "active"
+            bound = f" customer {info.customer_id:032x}" if info.customer_id else ""
+            typer.echo(f"{info.id}  {info.role:<8} {state}{bound}  {info.label}")
+    finally:
+        store.close()
+
+
+@keys_app.command("revoke")
+def revoke(
+    ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="The key's id.")]
+) -> None:
+    """Revoke a key: it is refused from now on."""
+    from clearline.api.keys import KeyStore
+    from clearline.payments.store import PlatformStore
+
+    store = PlatformStore(_data_dir(ctx))
+    try:
+        if not KeyStore(store).revoke(key_id):
+            typer.echo(f"error: no key {key_id}: see `clearline keys list`", err=True)
+            raise typer.Exit(2)
+    finally:
+        store.close()
+    typer.echo(f"revoked {key_id}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.add_typer(keys_app, name="keys")

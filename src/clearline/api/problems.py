@@ -1,0 +1,124 @@
+"""RFC 9457 problem details: every error the API returns is `application/problem+json`.
+
+Each problem has a stable `type` URI built from the error's code
+(`https://clearline.dev/problems/<code>`), a `title`, the HTTP `status`, a `detail` that says what
+to do next and, where useful, `errors` naming the fields at fault.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from clearline.api.keys import Forbidden, Unauthenticated
+from clearline.core.errors import AssetMismatch, ClearlineError, InvalidInput
+from clearline.kyc import LimitExceeded, RateUnknown
+from clearline.payments.model import Conflict, NotFound, PaymentRefused
+
+PROBLEM_BASE = "https://clearline.dev/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+
+class ApiProblem(Exception):
+    """An error raised at the HTTP edge with its status and code."""
+
+    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.extra = status, code, detail, extra
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {
+        "type": PROBLEM_BASE + code,
+        "title": code.replace("_", " ").capitalize(),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def status_of(error: ClearlineError) -> int:
+    if isinstance(error, Unauthenticated):
+        return 401
+    if isinstance(error, Forbidden):
+        return 403
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, Conflict):
+        return 409
+    if isinstance(error, LimitExceeded | PaymentRefused | RateUnknown):
+        return 422
+    if isinstance(error, InvalidInput | AssetMismatch):
+        return 422
+    return 400
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into a problem document."""
+
+    @app.exception_handler(ApiProblem)
+    async def _api_problem(request: Request, error: ApiProblem) -> JSONResponse:
+        return problem(error.status, error.code, error.detail, **error.extra)
+
+    @app.exception_handler(ClearlineError)
+    async def _clearline(request: Request, error: ClearlineError) -> JSONResponse:
+        return problem(status_of(error), error.code, error.message)
+
+    @app.exception_handler(TypeError)
+    async def _type_error(request: Request, error: TypeError) -> JSONResponse:
+        return problem(422, "invalid_input", str(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "location": ".".join(str(part) for part in item.get("loc", ())),
+                "message": item.get("msg", ""),
+            }
+            for item in error.errors()
+        ]
+        malformed = any(item.get("type") == "json_invalid" for item in error.errors())
+        if malformed:
+            return problem(
+                400,
+                "malformed_json",
+                "the request body is not valid JSON: send a JSON object",
+                errors=errors,
+            )
+        return problem(
+            422,
+            "validation_failed",
+            "the request does not match the schema: see errors and /docs",
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {
+            400: "malformed_json",  # FastAPI's "error parsing the body" (e.g. not UTF-8)
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "payload_too_large",
+        }.get(error.status_code, "http_error")
+        detail = str(error.detail) if error.detail else code
+        if error.status_code == 404:
+            detail = f"no route {request.method} {request.url.path}: see /docs for the API"
+        elif error.status_code == 400:
+            detail = "the request body is not valid JSON (UTF-8): send a JSON object"
+        return problem(error.status_code, code, detail)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        return problem(
+            500,
+            "internal_error",
+            "the server failed on this request; nothing was acknowledged. Retry with the same "
+            "Idempotency-Key; if it persists, report it with the time of the request",
+        )

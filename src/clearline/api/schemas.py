@@ -1,0 +1,237 @@
+"""The API's JSON shapes (pydantic). Amounts are decimal strings in major units of their asset
+("12.34" USD), never floats; ids are 32 lowercase hex digits."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ID_PATTERN = r"^[0-9a-f]{32}$"
+AMOUNT_PATTERN = r"^[0-9]{1,19}(\.[0-9]{1,18})?$"
+ASSET_PATTERN = r"^[A-Z][A-Z0-9]{1,11}(/[0-9]{1,2})?$"
+LIMIT_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,2})?$"
+
+Id = Field(pattern=ID_PATTERN, description="32 lowercase hex digits")
+CustomerKind = Literal["person", "merchant", "enterprise", "agent"]
+AccountKind = Literal["wallet", "omnibus"]
+Role = Literal["admin", "operator", "analyst", "auditor", "customer"]
+PaymentType = Literal[
+    "merchant_payment",
+    "refund",
+    "p2p",
+    "remittance",
+    "bill",
+    "salary",
+    "gig_income",
+    "pension",
+    "trade",
+    "cash_in",
+    "cash_out",
+]
+Channel = Literal["qr", "card", "mobile_app", "web", "api", "atm", "agent", "branch"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LimitsIn(Strict):
+    per_payment_usd: str | None = Field(default=None, pattern=LIMIT_PATTERN)
+    per_day_usd: str | None = Field(default=None, pattern=LIMIT_PATTERN)
+
+
+class CustomerIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    kind: CustomerKind = "person"
+    tier: int = Field(default=1, ge=0, le=3, description="KYC tier 0–3")
+    country: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    limits: LimitsIn | None = None
+
+
+class CustomerPatch(Strict):
+    tier: int | None = Field(default=None, ge=0, le=3)
+    limits: LimitsIn | None = None
+
+
+class CustomerOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    tier: int
+    country: str
+    limits: dict[str, str | None]
+    created_at: str
+
+
+class AccountIn(Strict):
+    customer_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    asset: str = Field(pattern=ASSET_PATTERN, description="ISO 4217 code or CODE/scale")
+    kind: AccountKind = "wallet"
+
+
+class AccountOut(BaseModel):
+    id: str
+    customer_id: str | None
+    asset: str
+    kind: str
+    created_at: str
+
+
+class BalanceOut(BaseModel):
+    account_id: str
+    asset: str
+    posted: str
+    available: str
+    debits_pending: str
+    credits_pending: str
+    debits_posted: str
+    credits_posted: str
+
+
+class StatementLine(BaseModel):
+    transfer_id: str
+    timestamp: int
+    direction: Literal["debit", "credit"]
+    amount: str
+    balance: str
+    code: int
+    payment_id: str | None
+    pending: bool
+
+
+class TransferIn(Strict):
+    id: str | None = Field(default=None, pattern=ID_PATTERN)
+    debit_account_id: str = Field(pattern=ID_PATTERN)
+    credit_account_id: str = Field(pattern=ID_PATTERN)
+    amount: str = Field(pattern=AMOUNT_PATTERN)
+    asset: str = Field(pattern=ASSET_PATTERN)
+    code: int = Field(default=5, ge=1, le=65535)
+
+
+class TransfersIn(Strict):
+    transfers: list[TransferIn] = Field(min_length=1, max_length=8190)
+    atomic: bool = Field(default=False, description="all transfers succeed or none does")
+
+
+class TransferResultOut(BaseModel):
+    index: int
+    id: str
+    result: str
+    timestamp: int
+
+
+class TransfersOut(BaseModel):
+    results: list[TransferResultOut]
+    ok: int
+    failed: int
+
+
+class PaymentIn(Strict):
+    source_account_id: str = Field(pattern=ID_PATTERN)
+    destination_account_id: str = Field(pattern=ID_PATTERN)
+    amount: str = Field(pattern=AMOUNT_PATTERN)
+    asset: str = Field(pattern=ASSET_PATTERN)
+    payment_type: PaymentType = "p2p"
+    channel: Channel = "api"
+    capture: Literal["automatic", "manual"] = "automatic"
+    device_id: str | None = Field(default=None, min_length=1, max_length=128)
+    merchant_category: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
+    destination_country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    reference: str | None = Field(default=None, max_length=140)
+
+
+class DecisionOut(BaseModel):
+    payment_id: str
+    action: str
+    score: float
+    model_version: str
+    rules_version: str
+    reasons: list[str]
+    decided_at: str
+
+
+class PaymentOut(BaseModel):
+    id: str
+    status: str
+    customer_id: str
+    source_account_id: str
+    destination_account_id: str
+    amount: str
+    asset: str
+    payment_type: str
+    channel: str
+    capture: str
+    captured: str
+    refunded: str
+    refusal: str | None
+    expires_at: str | None
+    reference: str | None
+    decision: DecisionOut
+    created_at: str
+    updated_at: str
+
+
+class CaptureIn(Strict):
+    amount: str | None = Field(default=None, pattern=AMOUNT_PATTERN)
+
+
+class RefundIn(Strict):
+    amount: str | None = Field(default=None, pattern=AMOUNT_PATTERN)
+
+
+class RefundOut(BaseModel):
+    id: str
+    payment_id: str
+    amount: str
+    asset: str
+    payment: PaymentOut
+
+
+class CheckpointOut(BaseModel):
+    origin: str
+    size: int
+    root_hash: str
+    previous_hash: str
+    time_ns: int
+    note: str
+
+
+class InclusionProofOut(BaseModel):
+    transfer_id: str
+    step: str
+    leaf_index: int
+    tree_size: int
+    leaf_hash: str
+    proof: list[str]
+
+
+class PaymentProofOut(BaseModel):
+    payment_id: str
+    checkpoint: CheckpointOut
+    proofs: list[InclusionProofOut]
+
+
+class ConsistencyOut(BaseModel):
+    size1: int
+    size2: int
+    proof: list[str]
+
+
+class KeyIn(Strict):
+    role: Role
+    customer_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    label: str = Field(default="", max_length=100)
+
+
+class KeyOut(BaseModel):
+    id: str
+    role: str
+    customer_id: str | None
+    label: str
+    created_at: str
+    revoked_at: str | None
+
+
+class NewKeyOut(KeyOut):
+    key: str = Field(description="shown once; store it now")

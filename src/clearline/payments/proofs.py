@@ -1,0 +1,75 @@
+"""Checkpoints and proofs of a running node.
+
+An open `Ledger` holds its SQLite database exclusively, so the log of a running node is read
+through the ledger's own connection (`ChainLog.of(ledger)`, which queries between groups on the
+ledger's writer thread); callers run these functions on a worker thread, off the event loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from clearline.chain.notes import Checkpoint, parse_checkpoint, parse_note
+from clearline.chain.reader import ChainLog, InclusionProof
+from clearline.ledger import Ledger
+
+
+def live_log(ledger: Ledger) -> ChainLog:
+    """A `ChainLog` reading the running ledger's database (call it off the event loop)."""
+    return ChainLog.of(ledger)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCheckpoint:
+    note: str
+    checkpoint: Checkpoint
+
+
+def latest_checkpoint(ledger: Ledger) -> SignedCheckpoint | None:
+    rows = ledger.read_store(
+        lambda c: c.execute(
+            "SELECT note FROM chain_checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchall()
+    )
+    if not rows:
+        return None
+    return _signed(str(rows[0][0]))
+
+
+def checkpoints_after(ledger: Ledger, after_size: int, limit: int) -> list[SignedCheckpoint]:
+    rows = ledger.read_store(
+        lambda c: c.execute(
+            "SELECT note FROM chain_checkpoints WHERE size > ? ORDER BY size LIMIT ?",
+            (after_size, limit),
+        ).fetchall()
+    )
+    return [_signed(str(row[0])) for row in rows]
+
+
+def checkpoint_at(ledger: Ledger, size: int) -> SignedCheckpoint | None:
+    rows = ledger.read_store(
+        lambda c: c.execute("SELECT note FROM chain_checkpoints WHERE size = ?", (size,)).fetchall()
+    )
+    return _signed(str(rows[0][0])) if rows else None
+
+
+def _signed(note: str) -> SignedCheckpoint:
+    return SignedCheckpoint(note, parse_checkpoint(parse_note(note).text))
+
+
+def transfer_proof(ledger: Ledger, transfer_id: int, size: int) -> InclusionProof | None:
+    """The inclusion proof of ledger transfer `transfer_id` in the tree of `size` leaves, or
+    None when the ledger has no such transfer."""
+    log = live_log(ledger)
+    timestamp = log.transfer_timestamp(transfer_id)
+    if timestamp is None:
+        return None
+    return log.inclusion_proof_for_timestamp(timestamp, size)
+
+
+def consistency(ledger: Ledger, size1: int, size2: int) -> list[bytes]:
+    return live_log(ledger).consistency_proof(size1, size2)
+
+
+def log_size(ledger: Ledger) -> int:
+    return live_log(ledger).size()

@@ -1,0 +1,213 @@
+"""The platform's own records: customers, account metadata, payments, decisions, refunds, API keys
+and idempotency records, in `platform.sqlite` beside the ledger in the data directory.
+
+Guarantees:
+- One writer thread, group commit: concurrent `write` calls share one durable transaction (WAL,
+  `synchronous=FULL`); a write's future resolves only after its group is committed. Each write runs
+  in its own savepoint, so one failing write is rolled back alone and the rest of its group commits.
+- Reads use their own connection (WAL readers never block the writer) and see committed data only.
+- The directory is created owner-only (0700) and the database file is owner-only (0600).
+- Money never leaves the ledger: these rows describe payments; balances are always the ledger's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+DATABASE_FILE = "platform.sqlite"
+GROUP_MAX = 2048
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS customers(
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, tier INTEGER NOT NULL,
+  country TEXT NOT NULL, per_payment_limit_usd TEXT, per_day_limit_usd TEXT,
+  created_ns INTEGER NOT NULL, seq INTEGER NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS accounts(
+  id TEXT PRIMARY KEY, customer_id TEXT, asset TEXT NOT NULL, kind TEXT NOT NULL,
+  created_ns INTEGER NOT NULL, seq INTEGER NOT NULL UNIQUE
+);
+CREATE INDEX IF NOT EXISTS accounts_customer ON accounts(customer_id, seq);
+CREATE TABLE IF NOT EXISTS payments(
+  id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, customer_id TEXT NOT NULL,
+  source_account_id TEXT NOT NULL, destination_account_id TEXT NOT NULL,
+  destination_customer_id TEXT, amount INTEGER NOT NULL, asset TEXT NOT NULL,
+  payment_type TEXT NOT NULL, channel TEXT NOT NULL, capture TEXT NOT NULL, status TEXT NOT NULL,
+  action TEXT NOT NULL, score REAL NOT NULL, model_version TEXT NOT NULL, rules_version TEXT,
+  reasons TEXT NOT NULL, refusal TEXT, captured INTEGER NOT NULL DEFAULT 0,
+  refunded INTEGER NOT NULL DEFAULT 0, expires_ns INTEGER, reference TEXT, details TEXT,
+  created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS payments_customer ON payments(customer_id, seq);
+CREATE INDEX IF NOT EXISTS payments_destination ON payments(destination_customer_id, seq);
+CREATE INDEX IF NOT EXISTS payments_status ON payments(status, seq);
+CREATE TABLE IF NOT EXISTS refunds(
+  id TEXT PRIMARY KEY, payment_id TEXT NOT NULL, amount INTEGER NOT NULL,
+  created_ns INTEGER NOT NULL, seq INTEGER NOT NULL UNIQUE
+);
+CREATE INDEX IF NOT EXISTS refunds_payment ON refunds(payment_id, seq);
+CREATE TABLE IF NOT EXISTS api_keys(
+  id TEXT PRIMARY KEY, hash BLOB NOT NULL, role TEXT NOT NULL, customer_id TEXT,
+  label TEXT NOT NULL, created_ns INTEGER NOT NULL, revoked_ns INTEGER
+);
+CREATE TABLE IF NOT EXISTS idempotency(
+  principal TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,
+  status INTEGER NOT NULL, body BLOB NOT NULL, created_ns INTEGER NOT NULL,
+  PRIMARY KEY(principal, key)
+);
+CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class _Write:
+    __slots__ = ("call", "future")
+
+    def __init__(self, call: Callable[[sqlite3.Connection], Any] | None) -> None:
+        self.call = call
+        self.future: Future[Any] = Future()
+
+
+class PlatformStore:
+    """Group-committed SQLite store of the platform's records."""
+
+    def __init__(self, directory: Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = directory / DATABASE_FILE
+        if not path.exists():
+            path.touch(mode=0o600)
+        os.chmod(path, 0o600)
+        self.path = path
+        writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        writer.execute("PRAGMA journal_mode=WAL")
+        writer.execute("PRAGMA synchronous=FULL")
+        writer.executescript(SCHEMA)
+        self._writer_connection = writer
+        self._reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._reader.execute("PRAGMA query_only=ON")
+        self._read_lock = threading.Lock()
+        self._queue: queue.SimpleQueue[list[_Write]] = queue.SimpleQueue()
+        self._batch: list[_Write] = []  # asyncio writes of this event-loop turn
+        self._closed = False
+        self.commits = 0
+        self._thread = threading.Thread(target=self._run, name="clearline-platform-writer")
+        self._thread.daemon = True
+        self._thread.start()
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def write(self, call: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        """Queue `call(connection)` to run inside the next group; the future resolves with its
+        result after the group is durable, or with its exception (its writes rolled back)."""
+        if self._closed:
+            raise RuntimeError("the platform store is closed")
+        item = _Write(call)
+        self._queue.put([item])
+        return item.future
+
+    async def write_async(self, call: Callable[[sqlite3.Connection], T]) -> T:
+        """`write` for asyncio callers. The writes of one event-loop turn reach the writer
+        thread together (one hand-off), each still in its own savepoint."""
+        if self._closed:
+            raise RuntimeError("the platform store is closed")
+        item = _Write(call)
+        if not self._batch:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._batch.append(item)
+        result: T = await asyncio.wrap_future(item.future)
+        return result
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, []
+        if batch:
+            self._queue.put(batch)
+
+    def write_sync(self, call: Callable[[sqlite3.Connection], T]) -> T:
+        result: T = self.write(call).result()
+        return result
+
+    def _run(self) -> None:
+        connection = self._writer_connection
+        while True:
+            group = list(self._queue.get())
+            while len(group) < GROUP_MAX:
+                try:
+                    group.extend(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(item.call is None for item in group)
+            work = [item for item in group if item.call is not None]
+            outcomes: list[tuple[_Write, bool, Any]] = []
+            if work:
+                try:
+                    connection.execute("BEGIN IMMEDIATE")
+                    for item in work:
+                        connection.execute("SAVEPOINT w")
+                        try:
+                            assert item.call is not None
+                            value = item.call(connection)
+                        except BaseException as error:
+                            connection.execute("ROLLBACK TO w")
+                            connection.execute("RELEASE w")
+                            outcomes.append((item, False, error))
+                        else:
+                            connection.execute("RELEASE w")
+                            outcomes.append((item, True, value))
+                    connection.execute("COMMIT")
+                    self.commits += 1
+                except BaseException as error:  # the commit itself failed: nothing is durable
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                    outcomes = [(item, False, error) for item in work]
+                for item, ok, value in outcomes:
+                    if ok:
+                        item.future.set_result(value)
+                    else:
+                        item.future.set_exception(value)
+            if stop:
+                for item in group:
+                    if item.call is None:
+                        item.future.set_result(None)
+                return
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def read(self, sql: str, parameters: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._read_lock:
+            return self._reader.execute(sql, parameters).fetchall()
+
+    def read_one(self, sql: str, parameters: tuple[Any, ...] | list[Any] = ()) -> Any:
+        with self._read_lock:
+            return self._reader.execute(sql, parameters).fetchone()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._flush()
+        stop = _Write(None)
+        self._queue.put([stop])
+        stop.future.result()
+        self._thread.join()
+        self._writer_connection.close()
+        self._reader.close()
+
+
+def next_seq(connection: sqlite3.Connection, name: str) -> int:
+    """The next value of counter `name` (inside a write)."""
+    row = connection.execute(
+        "INSERT INTO counters(name, value) VALUES(?, 1)"
+        " ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
+        (name,),
+    ).fetchone()
+    return int(row[0])

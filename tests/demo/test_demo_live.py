@@ -1,0 +1,114 @@
+"""The live demo end to end: a tiny world set up and replayed through HTTP by a separate process,
+then the run directory checked by `clearline audit export` and `clearline audit verify`; and Ctrl-C
+(SIGINT) during the replay stopping cleanly with a directory that still verifies."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from clearline.demo_live import LiveDemoOptions, run_live_demo
+
+TINY = ("--people", "300", "--days", "9")
+EXIT_WAIT_S = 90
+CLEARLINE = str(Path(sys.executable).with_name("clearline"))
+"""The console script of the environment running the tests."""
+
+
+def clearline(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CLEARLINE, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def assert_audit_accepts(run_dir: Path, export: Path) -> None:
+    exported = clearline("--data-dir", str(run_dir), "audit", "export", str(export))
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    verified = clearline("audit", "verify", str(export))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "ok" in verified.stdout
+
+
+def test_live_demo_replays_through_http_and_leaves_a_verifiable_directory(tmp_path: Path) -> None:
+    output = io.StringIO()
+    result = run_live_demo(
+        tmp_path,
+        LiveDemoOptions(people=300, days=9, payments=300, plot=False),
+        Console(file=output, width=100),
+    )
+    final = result.final
+    assert not result.interrupted
+    assert final["total"] == 300 and final["done"] == 300
+    assert final["errors"] == 0
+    decided = final["approve"] + final["review"] + final["decline"]
+    assert decided + sum(final["refused"].values()) == 300
+    assert decided > 250  # limits refuse a few payments, never most of them
+    assert (
+        final["fraud_caught"] + final["fraud_missed"] + final["fraud_refused"]
+        == final["fraud_seen"]
+    )
+    assert final["latency_ms_p50"] is not None and final["latency_ms_p50"] > 0
+    assert result.setup["accounts"] > 300  # people plus merchants, enterprises and banks
+    assert result.model_version
+    with sqlite3.connect(result.run_dir / "platform.sqlite") as connection:
+        (stored,) = connection.execute("SELECT count(*) FROM payments").fetchone()
+        (models,) = connection.execute(
+            "SELECT count(DISTINCT model_version) FROM payments"
+        ).fetchone()
+    assert stored == decided  # every decided payment is the server's record, not the client's
+    assert models == 1  # every payment was decided by the trained model
+    assert result.checkpoint["size"] > 0
+    assert "replay finished" in output.getvalue()
+    assert_audit_accepts(result.run_dir, tmp_path / "export")
+
+
+@pytest.mark.slow  # about 25 s alone, more on a busy machine
+def test_sigint_during_the_replay_stops_cleanly(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [
+            CLEARLINE,
+            "--data-dir",
+            str(tmp_path),
+            "demo",
+            *TINY,
+            "--rate",
+            "40",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "120"},
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "feature state warmed" in line:
+            break
+    else:
+        raise AssertionError("the demo never reached the replay:\n" + "".join(lines))
+    time.sleep(2.0)  # some payments at 40 per second, far from the end of the replay
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=EXIT_WAIT_S)
+    output = "".join(lines) + rest
+    assert process.returncode == 0, output
+    assert "stopped by Ctrl-C" in output
+    assert "server stopped, ledger closed" in output
+    (run_dir,) = [path for path in (tmp_path / "demo").iterdir() if path.name.startswith("run-")]
+    with sqlite3.connect(run_dir / "platform.sqlite") as connection:
+        (stored,) = connection.execute("SELECT count(*) FROM payments").fetchone()
+    assert 0 < stored < 1_000  # stopped part way: the tiny world has more payments than that
+    assert_audit_accepts(run_dir, tmp_path / "export")
