@@ -216,3 +216,20 @@ def test_bad_idempotency_key_is_refused(api_server: Any, problem_of: Any) -> Non
     )
     problem_of(response, 422, "invalid_idempotency_key")
     assert api_server.balance(payer.account_id)["posted"] == "5000.00"
+
+
+def test_key_creation_replay_never_returns_the_secret(api_server: Any, problem_of: Any) -> None:
+    headers = {"Idempotency-Key": "new-analyst-key"}
+    body = {"role": "analyst", "label": "replayed"}
+    first = api_server.admin.post("/v1/keys", json=body, headers=headers)
+    assert first.status_code == 201 and first.json()["key"].startswith("clk_")
+    again = api_server.admin.post("/v1/keys", json=body, headers=headers)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"] and again.json()["key"] is None
+    problem_of(
+        api_server.admin.post("/v1/keys", json={"role": "auditor"}, headers=headers),
+        409,
+        "idempotency_key_reused",
+    )
+    keys = api_server.admin.get("/v1/keys", params={"limit": 500}).json()["data"]
+    assert sum(1 for row in keys if row["label"] == "replayed") == 1  # created once

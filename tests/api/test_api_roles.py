@@ -286,7 +286,8 @@ def test_key_revoked_over_http_is_refused_at_once(api_server: Any, problem_of: A
     assert api_server.admin.delete(f"/v1/keys/{key_id}").status_code == 204
     problem_of(client.get("/v1/customers"), 401, "invalid_api_key")
     problem_of(client.post("/v1/customers", json={"name": "Late"}), 401, "invalid_api_key")
-    listed = {row["id"]: row for row in api_server.admin.get("/v1/keys").json()}
+    page = api_server.admin.get("/v1/keys", params={"limit": 500}).json()
+    listed = {row["id"]: row for row in page["data"]}
     assert listed[key_id]["revoked_at"] is not None
     assert "key" not in listed[key_id]
     problem_of(api_server.admin.delete("/v1/keys/0123456789abcdef"), 404, "key_not_found")

@@ -29,7 +29,7 @@ from typing import Annotated, Any, Generic, TypeVar
 import orjson
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ValidationError
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.routing import Route
@@ -287,9 +287,11 @@ class Idempotency:
         handler: Callable[[tuple[str, str, str] | None], Awaitable[tuple[int, bytes]]],
         *,
         saves_itself: bool = False,
+        stored_as: Callable[[bytes], bytes] | None = None,
     ) -> Response:
         """Run `handler` once per key; `saves_itself`: the handler stores the response in its
-        own commit (payments), so no second write is needed."""
+        own commit (payments), so no second write is needed; `stored_as`: what of the response
+        may be stored for replays (a new API key's secret never is)."""
         if key is None:
             status, body = await handler(None)
             return Response(body, status_code=status, media_type="application/json")
@@ -314,7 +316,8 @@ class Idempotency:
         try:
             status, payload = await handler((principal.key_id, key, fingerprint))
             if 200 <= status < 300 and not saves_itself:
-                await self._save(principal.key_id, key, fingerprint, status, payload)
+                kept = payload if stored_as is None else stored_as(payload)
+                await self._save(principal.key_id, key, fingerprint, status, kept)
         finally:
             self._running.discard(slot)
         return Response(payload, status_code=status, media_type="application/json")
@@ -1027,20 +1030,42 @@ def create_app(service: PaymentService, *, expiry_every_s: float = 1.0) -> FastA
     # -- keys --------------------------------------------------------------------------------------
 
     @app.post("/v1/keys", status_code=201, tags=["keys"], response_model=s.NewKeyOut)
-    async def create_key(body: s.KeyIn, caller: Caller) -> JSONResponse:
+    async def create_key(
+        body: s.KeyIn, request: Request, caller: Caller, idempotency_key: IdemKey = None
+    ) -> Response:
+        """A new API key, shown once. A replay with the same Idempotency-Key returns the key's
+        record with `key` null: the secret is never stored, not even for replays."""
         require(caller, "admin")
         customer_id = (
             None if body.customer_id is None else m.parse_id(body.customer_id, "customer_id")
         )
         if customer_id is not None:
             service.customer(customer_id)
-        key, info = await asyncio.to_thread(keys.create, body.role, customer_id, body.label)
-        return JSONResponse({**key_out(info), "key": key}, status_code=201)
 
-    @app.get("/v1/keys", tags=["keys"], response_model=list[s.KeyOut])
-    async def list_keys(caller: Caller) -> list[dict[str, Any]]:
+        async def handler(_: Any) -> tuple[int, bytes]:
+            key, info = await asyncio.to_thread(keys.create, body.role, customer_id, body.label)
+            return 201, orjson.dumps({**key_out(info), "key": key})
+
+        def without_secret(payload: bytes) -> bytes:
+            return orjson.dumps({**orjson.loads(payload), "key": None})
+
+        return await idempotency.run(
+            request, caller, idempotency_key, handler, stored_as=without_secret
+        )
+
+    @app.get("/v1/keys", tags=["keys"], response_model=Page[s.KeyOut])
+    async def list_keys(
+        caller: Caller, limit: Limit = LIMIT_DEFAULT, cursor: str | None = None
+    ) -> Page[s.KeyOut]:
         require(caller, "admin")
-        return [key_out(info) for info in keys.list()]
+        everything = keys.list()
+        start = decode_cursor(cursor)
+        chosen = everything[start : start + limit]
+        more = start + limit < len(everything)
+        return Page(
+            data=[s.KeyOut(**key_out(info)) for info in chosen],
+            next_cursor=encode_cursor(start + limit) if more else None,
+        )
 
     @app.delete("/v1/keys/{key_id}", status_code=204, tags=["keys"])
     async def revoke_key(key_id: str, caller: Caller) -> Response:

@@ -234,4 +234,4 @@ class KeyOut(BaseModel):
 
 
 class NewKeyOut(KeyOut):
-    key: str = Field(description="shown once; store it now")
+    key: str | None = Field(description="shown once; store it now (null in an idempotent replay)")
