@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
 from clearline.chain.audit import (
     COSIGNED_FILE,
@@ -20,6 +22,7 @@ from clearline.chain.audit import (
     verify_export,
     verify_export_files,
 )
+from clearline.chain.cli import register
 from clearline.chain.keys import verifier_key_string
 from clearline.chain.log import ChainLog
 from clearline.chain.node import NodeConfig, default_origin, save_node_config
@@ -155,3 +158,41 @@ def test_exports_carry_cosignatures_and_verify_checks_them(
         verify_export_files(outsider_edit, witness_keys=pins)
     assert refused.value.code == "export_file_hash_mismatch"
     assert count_cosignatures(records[0], pins) == 2
+
+
+def test_cli_rotate_deliver_published_and_verify_with_witnesses(tmp_path: Path) -> None:
+    node = tmp_path / "node"
+    grow(node, 10)
+    app = typer.Typer()
+
+    @app.callback()
+    def main(ctx: typer.Context) -> None:
+        ctx.obj = {"data_dir": node}
+
+    register(app)
+    runner = CliRunner()
+    witness_dir = ["--witness-dir", str(tmp_path / "w")]
+    result = runner.invoke(app, ["witness", "init", "auditor.example/w", *witness_dir])
+    witness_key = result.output.strip()
+    keys = [verifier_key_string(s.verifier) for s in node_signers(node, origin(node))]
+    assert (
+        runner.invoke(app, ["witness", "add-log", origin(node), *keys, *witness_dir]).exit_code == 0
+    )
+    save_node_config(node, NodeConfig(origin(node), witnesses=(witness_key,), witnesses_required=1))
+    result = runner.invoke(app, ["audit", "published"])
+    assert result.exit_code == 1 and "no checkpoint is published" in result.output
+    result = runner.invoke(app, ["audit", "rotate-key"])
+    assert result.exit_code == 0 and result.output.count("+") >= 4, result.output
+    grow(node, 20)  # the next checkpoint announces the new keys
+    result = runner.invoke(app, ["witness", "sync", str(node), "--deliver", *witness_dir])
+    assert result.exit_code == 0 and "delivered: 1" in result.output, result.output
+    result = runner.invoke(app, ["audit", "published"])
+    assert result.exit_code == 0 and result.output.count("— auditor.example/w ") == 1
+    out = tmp_path / "export"
+    assert runner.invoke(app, ["audit", "export", str(out)]).exit_code == 0
+    result = runner.invoke(app, ["audit", "verify", str(out), "--witness-key", witness_key])
+    assert result.exit_code == 0 and "published" in result.output, result.output
+    result = runner.invoke(
+        app, ["audit", "verify", str(out), "--witness-key", witness_key, "--min-witnesses", "2"]
+    )
+    assert result.exit_code == 1 and "cosignatures_too_few" in result.output
