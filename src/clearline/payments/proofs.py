@@ -26,14 +26,8 @@ class SignedCheckpoint:
 
 
 def latest_checkpoint(ledger: Ledger) -> SignedCheckpoint | None:
-    rows = ledger.read_store(
-        lambda c: c.execute(
-            "SELECT note FROM chain_checkpoints ORDER BY size DESC LIMIT 1"
-        ).fetchall()
-    )
-    if not rows:
-        return None
-    return _signed(str(rows[0][0]))
+    note = live_log(ledger).latest_checkpoint_note()
+    return None if note is None else _signed(note)
 
 
 def checkpoints_after(ledger: Ledger, after_size: int, limit: int) -> list[SignedCheckpoint]:
