@@ -324,3 +324,14 @@ def test_bad_paths_queries_and_methods(api_server: Any, problem_of: Any) -> None
     problem_of(admin.get("/v1/proofs/consistency"), 422)
     problem_of(admin.get("/v1/nothing-here"), 404, "not_found")
     problem_of(admin.delete("/v1/payments"), 405, "method_not_allowed")
+
+
+def test_schema_vocabulary_is_the_core_vocabulary() -> None:
+    """The OpenAPI enums are written out for the spec; they must stay the shared vocabulary."""
+    from typing import get_args
+
+    from clearline.api.schemas import Channel, PaymentType
+    from clearline.core.vocabulary import CHANNELS, PAYMENT_TYPES
+
+    assert get_args(PaymentType) == PAYMENT_TYPES
+    assert get_args(Channel) == CHANNELS

@@ -796,6 +796,18 @@ def create_app(service: PaymentService, *, expiry_every_s: float = 1.0) -> FastA
         else:
             require(caller, "operator")
 
+    async def step_target(
+        payment_id: str, caller: Principal, body: s.CaptureIn | s.RefundIn | None
+    ) -> tuple[int, int | None]:
+        """The payment a capture or refund acts on (visible and allowed to this caller), and
+        the amount asked for in minor units (None: all of it)."""
+        identifier = m.parse_id(payment_id, "payment_id")
+        found = await service.payment(identifier, caller.scope)
+        step_scope(caller, found)
+        if body is None or body.amount is None:
+            return identifier, None
+        return identifier, parse_amount(body.amount, found.asset)
+
     @app.post("/v1/payments/{payment_id}/capture", tags=["payments"], response_model=s.PaymentOut)
     async def capture_payment(
         payment_id: str,
@@ -804,12 +816,7 @@ def create_app(service: PaymentService, *, expiry_every_s: float = 1.0) -> FastA
         body: s.CaptureIn | None = None,
         key: IdemKey = None,
     ) -> Response:
-        identifier = m.parse_id(payment_id, "payment_id")
-        found = await service.payment(identifier, caller.scope)
-        step_scope(caller, found)
-        wanted = (
-            None if body is None or body.amount is None else parse_amount(body.amount, found.asset)
-        )
+        identifier, wanted = await step_target(payment_id, caller, body)
 
         async def handler(_: Any) -> tuple[int, bytes]:
             return 200, rendered(await service.capture(identifier, wanted))
@@ -841,12 +848,7 @@ def create_app(service: PaymentService, *, expiry_every_s: float = 1.0) -> FastA
         body: s.RefundIn | None = None,
         key: IdemKey = None,
     ) -> Response:
-        identifier = m.parse_id(payment_id, "payment_id")
-        found = await service.payment(identifier, caller.scope)
-        step_scope(caller, found)
-        wanted = (
-            None if body is None or body.amount is None else parse_amount(body.amount, found.asset)
-        )
+        identifier, wanted = await step_target(payment_id, caller, body)
 
         async def handler(_: Any) -> tuple[int, bytes]:
             refund_id = (
