@@ -278,3 +278,50 @@ def test_ids_and_limits_helpers() -> None:
     assert rates.to_usd(1, "JPY") > 0  # rounded up, never to zero
     with pytest.raises(RateUnknown):
         rates.to_usd(1, "XAU")
+
+
+def test_a_record_lost_between_the_two_commits_is_rebuilt_from_the_ledger(
+    data_dir: Path, clock: ManualClock
+) -> None:
+    world = World(data_dir, clock)
+    service = world.service
+    kept = world.pay(10_00)
+
+    async def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the process died after the ledger commit")
+
+    service._insert = crash  # type: ignore[method-assign]
+    for cents, options in ((20_00, {"channel": "qr"}), (950_00, {"capture": "manual"})):
+        with pytest.raises(RuntimeError):
+            world.pay(cents, payment_type="merchant_payment", **options)
+    lost = [t for t in service.ledger.latest_transfers(3) if t.id != kept.id]
+    service.close()
+
+    reopened = PaymentService.open(data_dir, clock=clock, review_timeout_s=60)
+    try:
+        assert reopened.recovered == 2
+        by_amount = {p.amount: p for p in (run(reopened.payment(t.id)) for t in lost)}
+        paid, held = by_amount[20_00], by_amount[950_00]
+        assert (paid.status, paid.action, paid.channel, paid.payment_type) == (
+            "completed",
+            "approve",
+            "qr",
+            "merchant_payment",
+        )
+        assert (held.status, held.action, held.capture) == ("in_review", "review", "manual")
+        assert held.expires_ns is not None and "recovered" in held.reasons[0]
+        assert run(reopened.approve_review(held.id)).status == "authorized"
+    finally:
+        reopened.close()
+    again = PaymentService.open(data_dir, clock=clock, review_timeout_s=60)
+    try:
+        assert again.recovered == 0  # nothing is rebuilt twice
+    finally:
+        again.close()
+
+
+def test_latest_transfers_is_newest_first_and_bounded(world: World) -> None:
+    paid = [world.pay(cents).id for cents in (1_00, 2_00, 3_00)]
+    assert [t.id for t in world.service.ledger.latest_transfers(3)] == paid[::-1]
+    with pytest.raises(InvalidInput):
+        world.service.ledger.latest_transfers(0)

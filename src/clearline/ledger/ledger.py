@@ -46,6 +46,7 @@ from clearline.ledger.queries import Queries
 from clearline.ledger.results import EventResult
 from clearline.ledger.types import (
     BATCH_EVENTS_MAX,
+    QUERY_LIMIT_MAX,
     U128_MAX,
     Account,
     AccountBalance,
@@ -279,6 +280,13 @@ class Ledger:
         """The transfers found among `ids`, in the order asked."""
         wanted = [check_uint(transfer_id, U128_MAX, "id") for transfer_id in ids]
         return self._read(lambda: self._queries.lookup_transfers(wanted))
+
+    def latest_transfers(self, limit: int = QUERY_LIMIT_MAX) -> list[Transfer]:
+        """The ledger's newest `limit` transfers (1..8,190), newest first: what a client that
+        crashed mid-flight reconciles against."""
+        if type(limit) is not int or not 0 < limit <= QUERY_LIMIT_MAX:
+            raise InvalidInput(f"limit must be within 1..{QUERY_LIMIT_MAX}", code="limit_invalid")
+        return self._read(lambda: self._queries.latest_transfers(limit))
 
     def get_account_transfers(
         self, account_id: int | AccountFilter, **options: Any

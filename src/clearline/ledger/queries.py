@@ -54,6 +54,12 @@ class Queries:
         }
         return [found[i] for i in ids if i in found]
 
+    def latest_transfers(self, limit: int) -> list[Transfer]:
+        return [
+            record_to_transfer(decode_body(ts, body)[0], int.from_bytes(id_blob, "big"))
+            for ts, id_blob, body in self._store.latest_transfers(limit)
+        ]
+
     def _step(self, account_id: int, timestamp: int) -> tuple[Transfer, int]:
         row = self._store.transfer_at(timestamp)
         assert row is not None, f"account {account_id}'s transfer list points at a missing transfer"

@@ -184,6 +184,7 @@ class PaymentService:
         self._locks: dict[int, list[Any]] = {}  # payment id → [lock, holders and waiters]
         self.decisions = {"approve": 0, "review": 0, "decline": 0}
         self.transfers = TransferBatcher(ledger)
+        self.recovered = 0
         self._load()
 
     @classmethod
@@ -250,6 +251,7 @@ class PaymentService:
             self.accounts[info.id] = info
             if info.kind == "omnibus":
                 self.omnibus[info.asset] = info.id
+        self.recovered = self._recover()  # before today's spend, which counts what it rebuilds
         day = self.clock.now_ns() // DAY_NS
         for customer_id, amount, asset_spec in self.store.read(
             "SELECT customer_id, amount, asset FROM payments WHERE created_ns >= ?"
@@ -260,6 +262,38 @@ class PaymentService:
             self._spent[key] = self._spent.get(key, Decimal(0)) + self.rates.to_usd(
                 amount, asset_spec
             )
+
+    def _recover(self) -> int:
+        """Rebuild the records of payments whose transfer committed while their record did not
+        (the process died between the two commits); how many. Such transfers are among the
+        ledger's newest: at most the payments in flight at the crash."""
+        newest = self.store.read_one("SELECT MAX(created_ns) FROM payments")[0] or 0
+        cutoff = newest - RECOVERY_WINDOW_NS
+        candidates = [
+            t
+            for t in self.ledger.latest_transfers()
+            if t.timestamp >= cutoff
+            and t.code == m.CODE_PAYMENT
+            and t.pending_id == 0
+            and t.user_data_128 == t.id
+            and t.debit_account_id in self.accounts
+            and t.credit_account_id in self.accounts
+        ]
+        if not candidates:
+            return 0
+        known = {
+            int(row[0], 16)
+            for row in self.store.read(
+                f"SELECT id FROM payments WHERE id IN ({','.join('?' * len(candidates))})",
+                [m.format_id(t.id) for t in candidates],
+            )
+        }
+        missing = [t for t in candidates if t.id not in known]
+        for transfer in missing:
+            payment = recovered_payment(transfer, self.accounts, self.review_timeout_s)
+            self.store.write_sync(functools.partial(insert_payment, payment=payment))
+            log.warning("recovered the record of payment %032x from the ledger", transfer.id)
+        return len(missing)
 
     # -- customers ----------------------------------------------------------------------------
 
@@ -740,6 +774,7 @@ class PaymentService:
             flags=TransferFlags.PENDING if hold else 0,
             timeout=timeout if hold else 0,
             user_data_128=identifier,
+            user_data_32=facts_word(request, decision.action),
         )
         result = await self.transfers.submit(transfer)
         name = _result_name(result)
@@ -756,39 +791,7 @@ class PaymentService:
         body = None if idempotency is None or response is None else response(payment)
 
         def write(connection: sqlite3.Connection) -> int:
-            seq = next_seq(connection, "payments")
-            connection.execute(
-                "INSERT INTO payments VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    m.format_id(payment.id),
-                    seq,
-                    m.format_id(payment.customer_id),
-                    m.format_id(payment.source_account_id),
-                    m.format_id(payment.destination_account_id),
-                    None
-                    if payment.destination_customer_id is None
-                    else m.format_id(payment.destination_customer_id),
-                    payment.amount,
-                    payment.asset,
-                    payment.payment_type,
-                    payment.channel,
-                    payment.capture,
-                    payment.status,
-                    payment.action,
-                    payment.score,
-                    payment.model_version,
-                    payment.rules_version,
-                    json.dumps(payment.reasons),
-                    payment.refusal,
-                    payment.captured,
-                    payment.refunded,
-                    payment.expires_ns,
-                    payment.reference,
-                    json.dumps(payment.details),
-                    payment.created_ns,
-                    payment.updated_ns,
-                ),
-            )
+            seq = insert_payment(connection, payment)
             if idempotency is not None and body is not None:
                 principal, key, fingerprint = idempotency
                 connection.execute(
@@ -1058,6 +1061,101 @@ class PaymentService:
                 await self.sync_expired()
             except Exception:  # keep serving; the next round retries
                 log.exception("expiry sync failed")
+
+
+def insert_payment(connection: sqlite3.Connection, payment: Payment) -> int:
+    """Insert a payment's record (inside a platform write); its sequence number."""
+    seq = next_seq(connection, "payments")
+    connection.execute(
+        "INSERT INTO payments VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            m.format_id(payment.id),
+            seq,
+            m.format_id(payment.customer_id),
+            m.format_id(payment.source_account_id),
+            m.format_id(payment.destination_account_id),
+            None
+            if payment.destination_customer_id is None
+            else m.format_id(payment.destination_customer_id),
+            payment.amount,
+            payment.asset,
+            payment.payment_type,
+            payment.channel,
+            payment.capture,
+            payment.status,
+            payment.action,
+            payment.score,
+            payment.model_version,
+            payment.rules_version,
+            json.dumps(payment.reasons),
+            payment.refusal,
+            payment.captured,
+            payment.refunded,
+            payment.expires_ns,
+            payment.reference,
+            json.dumps(payment.details),
+            payment.created_ns,
+            payment.updated_ns,
+        ),
+    )
+    return seq
+
+
+RECOVERY_WINDOW_NS = 60 * 1_000_000_000
+"""How far before the newest payment record recovery looks for transfers without a record."""
+
+ACTIONS = ("approve", "review", "decline")
+
+
+def facts_word(request: PaymentRequest, action: str) -> int:
+    """What a payment's record needs that its transfer does not say, in the transfer's
+    `user_data_32`: payment type (bits 0–7), channel (8–15), manual capture (16), action
+    (17–18). Recovery reads it back."""
+    return (
+        PAYMENT_TYPES.index(request.payment_type)
+        | CHANNELS.index(request.channel) << 8
+        | (request.capture == "manual") << 16
+        | ACTIONS.index(action) << 17
+    )
+
+
+def recovered_payment(
+    transfer: Transfer, accounts: dict[int, AccountInfo], review_timeout_s: int
+) -> Payment:
+    """A payment's record rebuilt from its ledger transfer after a crash. The decision's score
+    and reasons were in the lost record; the record says so."""
+    word = transfer.user_data_32
+    action = ACTIONS[(word >> 17) & 3]
+    hold = bool(transfer.flags & TransferFlags.PENDING)
+    source, destination = accounts[transfer.debit_account_id], accounts[transfer.credit_account_id]
+    status = ("in_review" if action == "review" else "authorized") if hold else "completed"
+    assert source.customer_id is not None
+    return Payment(
+        id=transfer.id,
+        customer_id=source.customer_id,
+        source_account_id=source.id,
+        destination_account_id=destination.id,
+        destination_customer_id=destination.customer_id,
+        amount=transfer.amount,
+        asset=source.asset,
+        payment_type=PAYMENT_TYPES[word & 0xFF],
+        channel=CHANNELS[(word >> 8) & 0xFF],
+        capture="manual" if word >> 16 & 1 else "automatic",
+        status=status,
+        action=action,
+        score=0.0,
+        model_version="unknown",
+        rules_version="unknown",
+        reasons=["recovered from the ledger after a crash: the decision's reasons were lost"],
+        refusal=None,
+        captured=0 if hold else transfer.amount,
+        refunded=0,
+        expires_ns=transfer.timestamp + transfer.timeout * 1_000_000_000 if hold else None,
+        reference=None,
+        details={"recovered": True},
+        created_ns=transfer.timestamp,
+        updated_ns=transfer.timestamp,
+    )
 
 
 PAYMENT_COLUMNS = (
