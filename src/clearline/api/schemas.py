@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from typing_extensions import TypedDict
 
 ID_PATTERN = r"^[0-9a-f]{32}$"
 AMOUNT_PATTERN = r"^[0-9]{1,19}(\.[0-9]{1,18})?$"
@@ -94,7 +95,7 @@ class StatementLine(BaseModel):
     timestamp: int
     direction: Literal["debit", "credit"]
     amount: str
-    balance: str
+    balance: str | None = Field(description="posted balance after it; null for omnibus accounts")
     code: int
     payment_id: str | None
     pending: bool
@@ -112,6 +113,30 @@ class TransferIn(Strict):
 class TransfersIn(Strict):
     transfers: list[TransferIn] = Field(min_length=1, max_length=8190)
     atomic: bool = Field(default=False, description="all transfers succeed or none does")
+
+
+class TransferItem(TypedDict):
+    """`TransferIn` as a plain dict: the batch path validates 8,190 of these without building a
+    model per transfer (same fields, same constraints; `code` defaults to 5 when absent)."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+    id: NotRequired[Annotated[str | None, Field(pattern=ID_PATTERN)]]
+    debit_account_id: Annotated[str, Field(pattern=ID_PATTERN)]
+    credit_account_id: Annotated[str, Field(pattern=ID_PATTERN)]
+    amount: Annotated[str, Field(pattern=AMOUNT_PATTERN)]
+    asset: Annotated[str, Field(pattern=ASSET_PATTERN)]
+    code: NotRequired[Annotated[int, Field(ge=1, le=65535)]]
+
+
+class TransferBatch(TypedDict):
+    """`TransfersIn` as a plain dict (see `TransferItem`)."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+    transfers: Annotated[list[TransferItem], Field(min_length=1, max_length=8190)]
+    atomic: NotRequired[bool]
+
+
+TRANSFER_BATCH = TypeAdapter(TransferBatch)
 
 
 class TransferResultOut(BaseModel):
