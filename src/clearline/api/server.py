@@ -11,6 +11,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -56,6 +57,12 @@ def serve(
     try:
         key = first_admin_key(service)
         app = create_app(service)
+        if os.environ.get("CLEARLINE_GC_FREEZE", "1") == "1":
+            # What was loaded at start (code, the model, the risk state's history) stays alive
+            # for the server's lifetime: keep it out of the cyclic collector's full passes, as
+            # long-running servers do (gc.freeze), so they walk only what requests create.
+            gc.collect()
+            gc.freeze()
         if announce:
             print(f"Clearline API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
             print(f"data directory: {data_directory}")
