@@ -26,6 +26,7 @@ Guarantees:
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import multiprocessing
 import queue as queues
@@ -539,6 +540,8 @@ def _set_up_and_train(channel: Any, child: Any, session: _Session) -> None:
         started = time.perf_counter()
         trained = train_on_history(session.world_dir, session.start_ns, mapping, run_dir)
         session.service.reload_risk()  # the model and the warm feature state just written
+        gc.collect()  # as `clearline serve` does: what lives for the whole run leaves the
+        gc.freeze()  # cyclic collector's full passes (see api/server.py)
     result.model_version = trained["model_version"]
     console.print(
         f"model {trained['model_version']}: trained on {trained['payments']:,} history payments "
