@@ -80,8 +80,10 @@ def amount(units: int, asset_spec: str) -> str:
 
 
 def minor_units(text: str, asset_spec: str, scale: int) -> int:
-    """Minor units of a positive decimal string already matched by `AMOUNT_PATTERN` (the batch
-    path: `Money.parse` per transfer would dominate the cost of a large batch)."""
+    """Minor units of an amount the schema already matched against `AMOUNT_PATTERN` (digits, an
+    optional point and decimals), refusing more decimals than the asset allows, zero, and
+    amounts the ledger cannot hold. Every amount in a request body comes through here (a batch
+    parses 8,190 of them; `Money.parse` per amount would dominate its cost)."""
     whole, _, fraction = text.partition(".")
     if len(fraction) > scale:
         raise InvalidInput(
@@ -95,13 +97,6 @@ def minor_units(text: str, asset_spec: str, scale: int) -> int:
         raise InvalidInput(
             f"amount {text!r} is above the largest amount the ledger holds", code="amount_too_large"
         )
-    return units
-
-
-def parse_amount(text: str, asset_spec: str) -> int:
-    units = Money.parse(text, asset_spec).units
-    if units <= 0:
-        raise InvalidInput("amount must be more than zero", code="amount_not_positive")
     return units
 
 
@@ -843,7 +838,7 @@ def create_app(service: PaymentService, *, expiry_every_s: float = 1.0) -> FastA
         step_scope(caller, found)
         if body is None or body.amount is None:
             return identifier, None
-        return identifier, parse_amount(body.amount, found.asset)
+        return identifier, minor_units(body.amount, found.asset, asset_of(found.asset).scale)
 
     @app.post("/v1/payments/{payment_id}/capture", tags=["payments"], response_model=s.PaymentOut)
     async def capture_payment(
@@ -1055,7 +1050,7 @@ def create_app(service: PaymentService, *, expiry_every_s: float = 1.0) -> FastA
 
         def build() -> list[bytes]:
             for size in (size1, size2):
-                if proofs.checkpoint_at(service.ledger, size) is None:
+                if not proofs.has_checkpoint(service.ledger, size):
                     raise ApiProblem(
                         404,
                         "no_checkpoint",

@@ -14,7 +14,6 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import sys
 from pathlib import Path
 
 from clearline.api.app import create_app
@@ -44,10 +43,6 @@ def serve(
     access_log: bool = False,
 ) -> None:
     import uvicorn
-
-    switch = os.environ.get("CLEARLINE_SWITCH_INTERVAL_S")
-    if switch:
-        sys.setswitchinterval(float(switch))
 
     service = PaymentService.open(
         data_directory,

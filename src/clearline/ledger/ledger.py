@@ -366,16 +366,6 @@ class Ledger:
             raise st.StoreError("this store has no SQL connection to read through")
         return self._read(lambda: call(connection))
 
-    async def read_store_async(self, call: Callable[[Any], T]) -> T:
-        """`read_store` for asyncio callers: awaits without blocking the event loop."""
-        connection = getattr(self._store, "connection", None)
-        if connection is None:
-            raise st.StoreError("this store has no SQL connection to read through")
-        result: T = await asyncio.wrap_future(
-            self._submit(_Request("call", call=lambda: call(connection)))
-        )
-        return result
-
     def close(self) -> None:
         """Finish queued work, checkpoint balances, release the store. Safe to call twice."""
         with self._close_lock:

@@ -40,11 +40,13 @@ def checkpoints_after(ledger: Ledger, after_size: int, limit: int) -> list[Signe
     return [_signed(str(row[0])) for row in rows]
 
 
-def checkpoint_at(ledger: Ledger, size: int) -> SignedCheckpoint | None:
-    rows = ledger.read_store(
-        lambda c: c.execute("SELECT note FROM chain_checkpoints WHERE size = ?", (size,)).fetchall()
-    )
-    return _signed(str(rows[0][0])) if rows else None
+def has_checkpoint(ledger: Ledger, size: int) -> bool:
+    """Whether the log signed a checkpoint at exactly this tree size."""
+    try:
+        live_log(ledger).checkpoint(size)
+    except KeyError:
+        return False
+    return True
 
 
 def _signed(note: str) -> SignedCheckpoint:

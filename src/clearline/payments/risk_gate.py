@@ -18,8 +18,8 @@ import numpy as np
 
 from clearline.core.assets import asset as asset_of
 from clearline.kyc.limits import DEFAULT_UNITS_PER_USD
-from clearline.risk.decide import ACTION_RANK, Decider, Decision
 from clearline.risk.decide import STATE_FILE as RISK_STATE_FILE
+from clearline.risk.decide import Decider, Decision, combine, listed
 from clearline.risk.features import (
     FEATURE_NAMES,
     AccountProfile,
@@ -57,19 +57,12 @@ class RulesOnly:
 
     def decide(self, event: PaymentEvent) -> Decision:
         row = self.state.observe(event)
-        if event.from_account_id in self.rules.block_accounts:
-            return self._decision("decline", ("payer is on the block list",))
-        if event.device_id is not None and event.device_id in self.rules.block_devices:
-            return self._decision("decline", ("device is on the block list",))
-        if event.from_account_id in self.rules.allow_accounts:
-            return self._decision("approve", ("payer is on the allow list",))
+        on_list = listed(self.rules, event)
+        if on_list is not None:
+            return self._decision(on_list[0], (on_list[1],))
         hits = self.rules.evaluate(dict(zip(FEATURE_NAMES, np.asarray(row).tolist(), strict=True)))
-        action = "approve"
-        for hit in hits:
-            wanted = hit.action if hit.action in ACTION_RANK else "approve"
-            if ACTION_RANK[wanted] > ACTION_RANK[action]:
-                action = wanted
-        return self._decision(action, tuple(f"rule {hit.name} ({hit.typology})" for hit in hits))
+        reasons = tuple(f"rule {hit.name} ({hit.typology})" for hit in hits)
+        return self._decision(combine("approve", hits), reasons)
 
     def _decision(self, action: str, reasons: tuple[str, ...]) -> Decision:
         return Decision(action, 0.0, "none", self.rules.version, reasons)

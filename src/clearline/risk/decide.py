@@ -91,6 +91,17 @@ def combine(action: str, hits: tuple[RuleHit, ...]) -> str:
     return action
 
 
+def listed(rules: RuleSet, event: PaymentEvent) -> tuple[str, str] | None:
+    """(action, reason) when the payer or device is on a block or allow list, else None."""
+    if event.from_account_id in rules.block_accounts:
+        return ("decline", "payer is on the block list")
+    if event.device_id is not None and event.device_id in rules.block_devices:
+        return ("decline", "device is on the block list")
+    if event.from_account_id in rules.allow_accounts:
+        return ("approve", "payer is on the allow list")
+    return None
+
+
 class Decider:
     """Holds the online feature state, the champion model, the rules and an optional shadow
     challenger; decides one event at a time."""
@@ -202,13 +213,7 @@ class Decider:
         self._shadow.write(json.dumps(record, separators=(",", ":")) + "\n")
 
     def _listed(self, event: PaymentEvent) -> tuple[str, str] | None:
-        if event.from_account_id in self.rules.block_accounts:
-            return ("decline", "payer is on the block list")
-        if event.device_id is not None and event.device_id in self.rules.block_devices:
-            return ("decline", "device is on the block list")
-        if event.from_account_id in self.rules.allow_accounts:
-            return ("approve", "payer is on the allow list")
-        return None
+        return listed(self.rules, event)
 
     def _decision(self, action: str, score: float, reasons: tuple[str, ...]) -> Decision:
         return Decision(action, score, self.model.version_, self.rules.version, reasons)
