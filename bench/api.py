@@ -163,14 +163,31 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds so far of each thread of process `pid`, by thread name (summed per name)."""
+    seconds: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:  # the thread ended
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        used = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        seconds[name] = seconds.get(name, 0.0) + used
+    return seconds
+
+
 def load(spec: dict[str, Any], work: Path, server_pid: int) -> dict[str, Any]:
     spec_path, out_path = work / "spec.json", work / "out.json"
     spec_path.write_text(json.dumps(spec))
     loader = subprocess.Popen([PYTHON, "-m", "bench.api_load", str(spec_path), str(out_path)])
     time.sleep(spec["warmup"])
+    threads_before, loader_before = thread_cpu_seconds(server_pid), cpu_seconds(loader.pid)
     cpu_before, wall_before = cpu_seconds(server_pid), time.perf_counter()
     time.sleep(spec["duration"])
     cpu_after, wall_after = cpu_seconds(server_pid), time.perf_counter()
+    threads_after, loader_after = thread_cpu_seconds(server_pid), cpu_seconds(loader.pid)
     if loader.wait() != 0:
         raise RuntimeError("the load generator failed")
     result: dict[str, Any] = json.loads(out_path.read_text())
@@ -181,6 +198,13 @@ def load(spec: dict[str, Any], work: Path, server_pid: int) -> dict[str, Any]:
     result["p50_ms"] = percentile(latencies, 0.50) * 1000
     result["p99_ms"] = percentile(latencies, 0.99) * 1000
     result["server_cpu_share"] = (cpu_after - cpu_before) / (wall_after - wall_before)
+    events = result["per_second"] * (wall_after - wall_before)
+    result["loader_cpu_share"] = (loader_after - loader_before) / (wall_after - wall_before)
+    result["thread_cpu_ms_per_event"] = {
+        name: round((threads_after[name] - threads_before.get(name, 0.0)) * 1000 / events, 3)
+        for name in threads_after
+        if events and threads_after[name] - threads_before.get(name, 0.0) > 0
+    }
     result["server_cpu_ms_per_event"] = (
         (cpu_after - cpu_before) * 1000 / (result["per_second"] * (wall_after - wall_before))
         if result["events"]
@@ -197,6 +221,9 @@ def main() -> None:
     )
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument(
+        "--payments-only", action="store_true", help="only the payment scenarios (when tuning)"
+    )
     args = parser.parse_args()
     console = Console(width=160)
     duration = 3.0 if args.quick else args.duration
@@ -220,35 +247,25 @@ def main() -> None:
                 "duration": duration,
                 **accounts,
             }
-            rows = {}
-            rows["baseline: GET /healthz"] = load(
-                {
-                    **common,
+            scenarios: dict[str, dict[str, Any]] = {}
+            if not args.payments_only:
+                scenarios["baseline: GET /healthz"] = {
                     "method": "GET",
                     "path": "/healthz",
                     "body": None,
                     "run": "h",
                     "connections": args.connections,
-                },
-                work,
-                server.process.pid,
-            )
+                }
             for connections in (16, args.connections):
-                rows[f"POST /v1/payments, {connections} connections"] = load(
-                    {
-                        **common,
-                        "method": "POST",
-                        "path": "/v1/payments",
-                        "body": "payment",
-                        "run": f"p{connections}",
-                        "connections": connections,
-                    },
-                    work,
-                    server.process.pid,
-                )
-            rows["POST /v1/transfers (8,190 per request)"] = load(
-                {
-                    **common,
+                scenarios[f"POST /v1/payments, {connections} connections"] = {
+                    "method": "POST",
+                    "path": "/v1/payments",
+                    "body": "payment",
+                    "run": f"p{connections}",
+                    "connections": connections,
+                }
+            if not args.payments_only:
+                scenarios["POST /v1/transfers (8,190 per request)"] = {
                     "method": "POST",
                     "path": "/v1/transfers",
                     "body": "transfers",
@@ -257,10 +274,11 @@ def main() -> None:
                     "batch": 8190,
                     "warmup": 2.0,
                     "duration": max(duration, 10.0),
-                },
-                work,
-                server.process.pid,
-            )
+                }
+            rows = {
+                name: load({**common, **scenario}, work, server.process.pid)
+                for name, scenario in scenarios.items()
+            }
             metrics = httpx.get(
                 f"{base}/metrics", headers={"Authorization": f"Bearer {server.key}"}
             ).text
@@ -275,6 +293,7 @@ def main() -> None:
         "p99 ms",
         "server CPU ms/event",
         "server cores busy",
+        "loader cores busy",
         "statuses",
     )
     for column in columns:
@@ -288,11 +307,14 @@ def main() -> None:
             f"{row['p99_ms']:.1f}",
             f"{row['server_cpu_ms_per_event']:.3f}",
             f"{row['server_cpu_share']:.2f}",
+            f"{row['loader_cpu_share']:.2f}",
             json.dumps(row["statuses"]),
         )
     console.print(table)
     payments = rows[f"POST /v1/payments, {args.connections} connections"]
     console.print(f"decisions: {payments['actions']}")
+    for name, row in rows.items():
+        console.print(f"server CPU ms/event by thread, {name}: {row['thread_cpu_ms_per_event']}")
     if payments["errors"]:
         console.print(f"errors (first): {payments['errors'][:2]}")
     ledger_lines = [

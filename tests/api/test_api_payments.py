@@ -315,3 +315,57 @@ def test_payment_list_filters_by_status_and_pages(api_server: Any) -> None:
         "/v1/payments", params={"status": "declined", "limit": 500}
     ).json()
     assert all(row["status"] == "declined" for row in completed["data"])
+
+
+def _sample(metrics: str, name: str, **labels: str) -> float:
+    """The value of one Prometheus sample (0 when absent)."""
+    wanted = ",".join(f'{key}="{value}"' for key, value in labels.items())
+    for line in metrics.splitlines():
+        if line.startswith(f"{name}{{") and all(
+            part in line.split("}")[0] for part in wanted.split(",")
+        ):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_fast_lane_routes_are_counted_and_documented(api_server: Any) -> None:
+    """POST /v1/payments and /v1/transfers are served by the fast lane (no framework layers):
+    they still count in /metrics by route and status, and stay in the OpenAPI document."""
+    payer, payee = api_server.party("Lane"), api_server.party("Lane shop")
+
+    def counted() -> tuple[float, float]:
+        text = api_server.admin.get("/metrics").text
+        return (
+            _sample(
+                text,
+                "clearline_http_requests_total",
+                route="/v1/payments",
+                method="POST",
+                status="201",
+            ),
+            _sample(
+                text,
+                "clearline_http_request_seconds_count",
+                route="/v1/payments",
+                method="POST",
+            ),
+        )
+
+    before = counted()
+    assert api_server.pay(payer, payee, "1.00").status_code == 201
+    refused = api_server.admin.post(
+        "/v1/payments", content=b"{", headers={"Content-Type": "application/json"}
+    )
+    assert refused.status_code == 400
+    after = counted()
+    assert after[0] == before[0] + 1
+    assert after[1] == before[1] + 2  # the refused one is timed too
+    text = api_server.admin.get("/metrics").text
+    assert (
+        _sample(
+            text, "clearline_http_requests_total", route="/v1/payments", method="POST", status="400"
+        )
+        >= 1
+    )
+    spec = api_server.admin.get("/openapi.json").json()
+    assert "post" in spec["paths"]["/v1/payments"] and "post" in spec["paths"]["/v1/transfers"]

@@ -60,65 +60,81 @@ def status_of(error: ClearlineError) -> int:
     return 400
 
 
+def validation_problem(error: RequestValidationError) -> JSONResponse:
+    errors = [
+        {
+            "location": ".".join(str(part) for part in item.get("loc", ())),
+            "message": item.get("msg", ""),
+        }
+        for item in error.errors()
+    ]
+    if any(item.get("type") == "json_invalid" for item in error.errors()):
+        return problem(
+            400,
+            "malformed_json",
+            "the request body is not valid JSON: send a JSON object",
+            errors=errors,
+        )
+    return problem(
+        422,
+        "validation_failed",
+        "the request does not match the schema: see errors and /docs",
+        errors=errors,
+    )
+
+
+def http_problem(error: StarletteHTTPException, method: str, path: str) -> JSONResponse:
+    code = {
+        400: "malformed_json",  # FastAPI's "error parsing the body" (e.g. not UTF-8)
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "payload_too_large",
+    }.get(error.status_code, "http_error")
+    detail = str(error.detail) if error.detail else code
+    if error.status_code == 404:
+        detail = f"no route {method} {path}: see /docs for the API"
+    elif error.status_code == 400:
+        detail = "the request body is not valid JSON (UTF-8): send a JSON object"
+    return problem(error.status_code, code, detail)
+
+
+def unexpected_problem() -> JSONResponse:
+    return problem(
+        500,
+        "internal_error",
+        "the server failed on this request; nothing was acknowledged. Retry with the same "
+        "Idempotency-Key; if it persists, report it with the time of the request",
+    )
+
+
+def problem_for(error: Exception, method: str, path: str) -> JSONResponse:
+    """The problem document for any error a request can raise (what the handlers `install`
+    registers answer; the API's fast lane calls it directly)."""
+    if isinstance(error, ApiProblem):
+        return problem(error.status, error.code, error.detail, **error.extra)
+    if isinstance(error, ClearlineError):
+        return problem(status_of(error), error.code, error.message)
+    if isinstance(error, TypeError):
+        return problem(422, "invalid_input", str(error))
+    if isinstance(error, RequestValidationError):
+        return validation_problem(error)
+    if isinstance(error, StarletteHTTPException):
+        return http_problem(error, method, path)
+    return unexpected_problem()
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into a problem document."""
 
-    @app.exception_handler(ApiProblem)
-    async def _api_problem(request: Request, error: ApiProblem) -> JSONResponse:
-        return problem(error.status, error.code, error.detail, **error.extra)
+    async def handle(request: Request, error: Exception) -> JSONResponse:
+        return problem_for(error, request.method, request.url.path)
 
-    @app.exception_handler(ClearlineError)
-    async def _clearline(request: Request, error: ClearlineError) -> JSONResponse:
-        return problem(status_of(error), error.code, error.message)
-
-    @app.exception_handler(TypeError)
-    async def _type_error(request: Request, error: TypeError) -> JSONResponse:
-        return problem(422, "invalid_input", str(error))
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "location": ".".join(str(part) for part in item.get("loc", ())),
-                "message": item.get("msg", ""),
-            }
-            for item in error.errors()
-        ]
-        malformed = any(item.get("type") == "json_invalid" for item in error.errors())
-        if malformed:
-            return problem(
-                400,
-                "malformed_json",
-                "the request body is not valid JSON: send a JSON object",
-                errors=errors,
-            )
-        return problem(
-            422,
-            "validation_failed",
-            "the request does not match the schema: see errors and /docs",
-            errors=errors,
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = {
-            400: "malformed_json",  # FastAPI's "error parsing the body" (e.g. not UTF-8)
-            404: "not_found",
-            405: "method_not_allowed",
-            413: "payload_too_large",
-        }.get(error.status_code, "http_error")
-        detail = str(error.detail) if error.detail else code
-        if error.status_code == 404:
-            detail = f"no route {request.method} {request.url.path}: see /docs for the API"
-        elif error.status_code == 400:
-            detail = "the request body is not valid JSON (UTF-8): send a JSON object"
-        return problem(error.status_code, code, detail)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        return problem(
-            500,
-            "internal_error",
-            "the server failed on this request; nothing was acknowledged. Retry with the same "
-            "Idempotency-Key; if it persists, report it with the time of the request",
-        )
+    for kind in (
+        ApiProblem,
+        ClearlineError,
+        TypeError,
+        RequestValidationError,
+        StarletteHTTPException,
+        Exception,
+    ):
+        app.add_exception_handler(kind, handle)
