@@ -164,14 +164,15 @@ def cpu_seconds(pid: int) -> float:
 
 
 def thread_cpu_seconds(pid: int) -> dict[str, float]:
-    """CPU seconds so far of each thread of process `pid`, by thread name (summed per name)."""
+    """CPU seconds so far of each thread of process `pid`: "main" (the event loop) and the others
+    by thread id (the writers)."""
     seconds: dict[str, float] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             stat = (task / "stat").read_text()
         except OSError:  # the thread ended
             continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        name = "main" if task.name == str(pid) else f"thread {task.name}"
         fields = stat.rsplit(")", 1)[1].split()
         used = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         seconds[name] = seconds.get(name, 0.0) + used
@@ -320,7 +321,7 @@ def main() -> None:
     ledger_lines = [
         line
         for line in metrics.splitlines()
-        if line.startswith(("clearline_ledger_batch", "clearline_log_size"))
+        if line.startswith(("clearline_ledger", "clearline_log_size"))
     ]
     console.print("\n".join(ledger_lines))
     console.print(f"machine: {machine()}")

@@ -211,7 +211,8 @@ class Api:
         self._clients.clear()
 
 
-def _start(data_dir: Path, review_timeout_s: int) -> Api:
+def _start(data_dir: Path, review_timeout_s: int, admin_key: str | None = None) -> Api:
+    """A server on `data_dir`; `admin_key`: a restart (the first run printed the key)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "rules.yaml").write_text(RULES_YAML, encoding="utf-8")
     port = free_port()
@@ -245,7 +246,8 @@ def _start(data_dir: Path, review_timeout_s: int) -> Api:
             _stop(process)
             raise RuntimeError(f"server did not answer /healthz: {log_path.read_text()}")
         time.sleep(0.1)
-    admin_key = log_path.read_text().strip().splitlines()[-1].strip()
+    if admin_key is None:
+        admin_key = log_path.read_text().strip().splitlines()[-1].strip()
     assert admin_key.startswith("clk_"), log_path.read_text()
     return Api(base_url, data_dir, admin_key, process, log_path)
 
@@ -266,8 +268,14 @@ def launch_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..
     """Start servers on demand; every one is stopped (SIGINT, then SIGKILL) at session end."""
     started: list[Api] = []
 
-    def launch(review_timeout_s: int = 3600) -> Api:
-        api = _start(tmp_path_factory.mktemp("clearline") / "data", review_timeout_s)
+    def launch(review_timeout_s: int = 3600, restart: Api | None = None) -> Api:
+        """A new server, or `restart`'s data directory served again after stopping it."""
+        if restart is None:
+            api = _start(tmp_path_factory.mktemp("clearline") / "data", review_timeout_s)
+        else:
+            restart.close_clients()
+            _stop(restart.process)
+            api = _start(restart.data_dir, review_timeout_s, admin_key=restart.admin_key)
         started.append(api)
         return api
 

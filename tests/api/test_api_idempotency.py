@@ -233,3 +233,40 @@ def test_key_creation_replay_never_returns_the_secret(api_server: Any, problem_o
     )
     keys = api_server.admin.get("/v1/keys", params={"limit": 500}).json()["data"]
     assert sum(1 for row in keys if row["label"] == "replayed") == 1  # created once
+
+
+def test_replays_are_answered_after_a_restart(launch_api: Any) -> None:
+    """Stored responses outlive the process: after a restart the same key and body replay the
+    first response and move nothing again (the server keeps an in-memory filter of the keys it
+    has stored; it is rebuilt from the database at start)."""
+    api = launch_api()
+    payer, payee = api.party("Ria"), api.party("Sol")
+    operator_key = api.key("operator", label="restart test")
+    body = {
+        "source_account_id": payer.account_id,
+        "destination_account_id": payee.account_id,
+        "amount": "7.00",
+        "asset": "USD",
+    }
+    key = fresh_key()
+    first = api.client(operator_key).post(
+        "/v1/payments", json=body, headers={"Idempotency-Key": key}
+    )
+    assert first.status_code == 201, first.text
+    again = launch_api(restart=api)
+    replay = again.client(operator_key).post(
+        "/v1/payments", json=body, headers={"Idempotency-Key": key}
+    )
+    assert replay.status_code == 201, replay.text
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json() == first.json()
+    other = again.client(operator_key).post(
+        "/v1/payments", json={**body, "amount": "8.00"}, headers={"Idempotency-Key": key}
+    )
+    assert other.status_code == 409
+    assert again.balance(payer.account_id)["posted"] == "4993.00"
+    fresh = again.client(operator_key).post(
+        "/v1/payments", json=body, headers={"Idempotency-Key": fresh_key()}
+    )
+    assert fresh.status_code == 201 and "idempotent-replayed" not in fresh.headers
+    assert again.balance(payer.account_id)["posted"] == "4986.00"

@@ -40,6 +40,7 @@ from clearline.api.keys import KeyInfo, KeyStore, Principal, require
 from clearline.api.metrics import Metrics
 from clearline.api.problems import ApiProblem, install, problem, problem_for
 from clearline.core.assets import asset as asset_of
+from clearline.core.bloom import BloomFilter
 from clearline.core.errors import ClearlineError, InvalidInput
 from clearline.core.ids import new_id, new_ids
 from clearline.core.money import Money
@@ -284,12 +285,23 @@ class Reply:
         )
 
 
+def _slot_bytes(principal: str, key: str) -> bytes:
+    return f"{principal}\0{key}".encode()
+
+
 class Idempotency:
     """Stored responses of POSTs sent with an `Idempotency-Key`."""
 
     def __init__(self, service: PaymentService) -> None:
         self.service = service
         self._running: set[tuple[str, str]] = set()
+        # Every key that may have a stored response: those stored before this start, and every
+        # key this process begins to run (added before its handler, so a response committed by
+        # a handler that then fails is still looked up). A key not in it needs no database read.
+        count = service.store.read_one("SELECT count(*) FROM idempotency")[0]
+        self._seen = BloomFilter(capacity=max(1 << 16, 2 * count))
+        for principal, key in service.store.scan("SELECT principal, key FROM idempotency"):
+            self._seen.add(_slot_bytes(principal, key))
 
     def fingerprint(self, target: str, body: bytes) -> str:
         """`target` ("POST /v1/payments") and the body, whatever its key order and spacing."""
@@ -339,9 +351,11 @@ class Idempotency:
                 code="invalid_idempotency_key",
             )
         fingerprint = self.fingerprint(target, body)
-        replay = self.stored(principal.key_id, key, fingerprint)
-        if replay is not None:
-            return replay
+        seen = _slot_bytes(principal.key_id, key)
+        if seen in self._seen:
+            replay = self.stored(principal.key_id, key, fingerprint)
+            if replay is not None:
+                return replay
         slot = (principal.key_id, key)
         if slot in self._running:
             raise ApiProblem(
@@ -350,6 +364,7 @@ class Idempotency:
                 "a request with this Idempotency-Key is still running: retry in a moment",
             )
         self._running.add(slot)
+        self._seen.add(seen)
         try:
             status, payload = await handler((principal.key_id, key, fingerprint))
             if 200 <= status < 300 and not saves_itself:

@@ -3,8 +3,15 @@ and idempotency records, in `platform.sqlite` beside the ledger in the data dire
 
 Guarantees:
 - One writer thread, group commit: concurrent `write` calls share one durable transaction (WAL,
-  `synchronous=FULL`); a write's future resolves only after its group is committed. Each write runs
-  in its own savepoint, so one failing write is rolled back alone and the rest of its group commits.
+  `synchronous=FULL`); a write's future resolves only after its group is committed. One failing
+  write is rolled back alone and the rest of its group commits: a group first runs without
+  savepoints; if a write raises, the group is rolled back and run again with one savepoint per
+  write. A write is therefore a function of the connection that may run twice (its first run
+  rolled back); it must not have other side effects.
+- Sequences (`next_seq`) are kept in memory by the writer and stored with each group's commit:
+  strictly increasing, with gaps where a write was rolled back.
+- Asyncio writers are woken once per group (one hand-off to their event loop), not once per
+  write.
 - Reads use their own connection (WAL readers never block the writer) and see committed data only.
 - The directory is created owner-only (0700) and the database file is owner-only (0600).
 - Money never leaves the ledger: these rows describe payments; balances are always the ledger's.
@@ -13,11 +20,12 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
@@ -70,11 +78,53 @@ CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NUL
 
 
 class _Write:
-    __slots__ = ("call", "future")
+    """One write: its call, and who waits for it (a thread's future or an event loop's)."""
 
-    def __init__(self, call: Callable[[sqlite3.Connection], Any] | None) -> None:
+    __slots__ = ("call", "future", "loop", "waiter")
+
+    def __init__(
+        self,
+        call: Callable[[sqlite3.Connection], Any] | None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         self.call = call
-        self.future: Future[Any] = Future()
+        self.loop = loop
+        if loop is None:
+            self.future: Future[Any] | None = Future()
+            self.waiter: asyncio.Future[Any] | None = None
+        else:
+            self.future = None
+            self.waiter = loop.create_future()
+
+
+class WriterConnection(sqlite3.Connection):
+    """The writer's connection, with the sequences it hands out (see `next_seq`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sequences: dict[str, int] = {}
+        self.changed_sequences: set[str] = set()
+
+    def store_sequences(self) -> None:
+        """Write the sequences handed out since the last call (inside the group's transaction)."""
+        if self.changed_sequences:
+            self.executemany(
+                "INSERT INTO counters(name, value) VALUES(?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                [(name, self.sequences[name]) for name in sorted(self.changed_sequences)],
+            )
+            self.changed_sequences.clear()
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    """On the event loop: resolve the waiters of one group (cancelled ones are skipped)."""
+    for waiter, ok, value in outcomes:
+        if waiter.done():
+            continue
+        if ok:
+            waiter.set_result(value)
+        else:
+            waiter.set_exception(value)
 
 
 class PlatformStore:
@@ -88,7 +138,9 @@ class PlatformStore:
             path.touch(mode=0o600)
         os.chmod(path, 0o600)
         self.path = path
-        writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        writer = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, factory=WriterConnection
+        )
         writer.execute("PRAGMA journal_mode=WAL")
         writer.execute("PRAGMA synchronous=FULL")
         writer.executescript(SCHEMA)
@@ -113,6 +165,7 @@ class PlatformStore:
             raise RuntimeError("the platform store is closed")
         item = _Write(call)
         self._queue.put([item])
+        assert item.future is not None
         return item.future
 
     async def write_async(self, call: Callable[[sqlite3.Connection], T]) -> T:
@@ -120,11 +173,13 @@ class PlatformStore:
         thread together (one hand-off), each still in its own savepoint."""
         if self._closed:
             raise RuntimeError("the platform store is closed")
-        item = _Write(call)
+        loop = asyncio.get_running_loop()
+        item = _Write(call, loop)
         if not self._batch:
-            asyncio.get_running_loop().call_soon(self._flush)
+            loop.call_soon(self._flush)
         self._batch.append(item)
-        result: T = await asyncio.wrap_future(item.future)
+        assert item.waiter is not None
+        result: T = await item.waiter
         return result
 
     def _flush(self) -> None:
@@ -147,44 +202,80 @@ class PlatformStore:
                     break
             stop = any(item.call is None for item in group)
             work = [item for item in group if item.call is not None]
-            outcomes: list[tuple[_Write, bool, Any]] = []
             if work:
-                try:
-                    connection.execute("BEGIN IMMEDIATE")
-                    for item in work:
-                        connection.execute("SAVEPOINT w")
-                        try:
-                            assert item.call is not None
-                            value = item.call(connection)
-                        except BaseException as error:
-                            connection.execute("ROLLBACK TO w")
-                            connection.execute("RELEASE w")
-                            outcomes.append((item, False, error))
-                        else:
-                            connection.execute("RELEASE w")
-                            outcomes.append((item, True, value))
-                    connection.execute("COMMIT")
-                    self.commits += 1
-                except BaseException as error:  # the commit itself failed: nothing is durable
-                    if connection.in_transaction:
-                        connection.execute("ROLLBACK")
-                    outcomes = [(item, False, error) for item in work]
-                for item, ok, value in outcomes:
-                    if ok:
-                        item.future.set_result(value)
-                    else:
-                        item.future.set_exception(value)
+                self._resolve(self._commit(connection, work))
             if stop:
                 for item in group:
-                    if item.call is None:
+                    if item.call is None and item.future is not None:
                         item.future.set_result(None)
                 return
+
+    def _commit(
+        self, connection: WriterConnection, work: list[_Write]
+    ) -> list[tuple[_Write, bool, Any]]:
+        """Run `work` in one durable transaction: (write, ok, result or error) for each."""
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:  # the common case: no write fails, no savepoints needed
+                outcomes = [(item, True, item.call(connection)) for item in work if item.call]
+            except BaseException:
+                connection.execute("ROLLBACK")
+                connection.execute("BEGIN IMMEDIATE")
+                outcomes = [self._isolated(connection, item) for item in work]
+            connection.store_sequences()
+            connection.execute("COMMIT")
+            self.commits += 1
+        except BaseException as error:  # the commit itself failed: nothing is durable
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            connection.changed_sequences.clear()
+            return [(item, False, error) for item in work]
+        return outcomes
+
+    @staticmethod
+    def _isolated(connection: sqlite3.Connection, item: _Write) -> tuple[_Write, bool, Any]:
+        """`item` in its own savepoint: rolled back alone if it raises."""
+        assert item.call is not None
+        connection.execute("SAVEPOINT w")
+        try:
+            value = item.call(connection)
+        except BaseException as error:
+            connection.execute("ROLLBACK TO w")
+            connection.execute("RELEASE w")
+            return item, False, error
+        connection.execute("RELEASE w")
+        return item, True, value
+
+    @staticmethod
+    def _resolve(outcomes: list[tuple[_Write, bool, Any]]) -> None:
+        """Wake the waiters: threads one by one, each event loop once for all its writes."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+        for item, ok, value in outcomes:
+            if item.waiter is not None and item.loop is not None:
+                by_loop.setdefault(item.loop, []).append((item.waiter, ok, value))
+            elif item.future is not None and not item.future.done():
+                if ok:
+                    item.future.set_result(value)
+                else:
+                    item.future.set_exception(value)
+        for loop, settled in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop was closed: nobody waits
+                loop.call_soon_threadsafe(_settle, settled)
 
     # -- reads --------------------------------------------------------------------------------
 
     def read(self, sql: str, parameters: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
         with self._read_lock:
             return self._reader.execute(sql, parameters).fetchall()
+
+    def scan(
+        self, sql: str, parameters: tuple[Any, ...] = (), chunk: int = 10_000
+    ) -> Iterator[Any]:
+        """The rows of `sql`, fetched `chunk` at a time (for reading a whole table at start)."""
+        with self._read_lock:
+            cursor = self._reader.execute(sql, parameters)
+            while rows := cursor.fetchmany(chunk):
+                yield from rows
 
     def read_one(self, sql: str, parameters: tuple[Any, ...] | list[Any] = ()) -> Any:
         with self._read_lock:
@@ -197,6 +288,7 @@ class PlatformStore:
         self._flush()
         stop = _Write(None)
         self._queue.put([stop])
+        assert stop.future is not None
         stop.future.result()
         self._thread.join()
         self._writer_connection.close()
@@ -204,7 +296,17 @@ class PlatformStore:
 
 
 def next_seq(connection: sqlite3.Connection, name: str) -> int:
-    """The next value of counter `name` (inside a write)."""
+    """The next value of counter `name` (inside a write). The store's writer keeps it in memory
+    and stores it with the group's commit; any other connection updates the table at once."""
+    if isinstance(connection, WriterConnection):
+        value = connection.sequences.get(name)
+        if value is None:
+            stored = connection.execute("SELECT value FROM counters WHERE name = ?", (name,))
+            row = stored.fetchone()
+            value = 0 if row is None else int(row[0])
+        connection.sequences[name] = value + 1
+        connection.changed_sequences.add(name)
+        return value + 1
     row = connection.execute(
         "INSERT INTO counters(name, value) VALUES(?, 1)"
         " ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",

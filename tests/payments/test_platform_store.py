@@ -1,0 +1,92 @@
+"""The platform store's group commit: one failing write is rolled back alone, sequences are
+strictly increasing and survive a restart, asyncio writers are woken per group, and a cancelled
+waiter does not stop the writer."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from clearline.payments.store import PlatformStore, next_seq
+
+
+def _customer(name: str) -> Callable[[sqlite3.Connection], int]:
+    def write(connection: sqlite3.Connection) -> int:
+        seq = next_seq(connection, "customers")
+        connection.execute(
+            "INSERT INTO customers VALUES(?,?,?,?,?,?,?,?,?)",
+            (name, name, "person", 1, "KE", None, None, 0, seq),
+        )
+        return seq
+
+    return write
+
+
+def _failing(connection: sqlite3.Connection) -> int:
+    next_seq(connection, "customers")
+    connection.execute(  # a customer row that is then refused: the whole write must vanish
+        "INSERT INTO customers VALUES(?,?,?,?,?,?,?,?,?)",
+        ("doomed", "doomed", "person", 1, "KE", None, None, 0, 10_000),
+    )
+    raise ValueError("refused by the caller")
+
+
+def _names(store: PlatformStore) -> list[str]:
+    return [row[0] for row in store.read("SELECT id FROM customers ORDER BY seq")]
+
+
+def test_one_failing_write_is_rolled_back_alone(tmp_path: Path) -> None:
+    async def scenario(store: PlatformStore) -> list[int | BaseException]:
+        writes = [
+            store.write_async(_customer("a")),
+            store.write_async(_failing),
+            store.write_async(_customer("b")),
+        ]
+        return await asyncio.gather(*writes, return_exceptions=True)
+
+    store = PlatformStore(tmp_path)
+    try:
+        first, failed, last = asyncio.run(scenario(store))
+        assert isinstance(failed, ValueError)
+        assert isinstance(first, int) and isinstance(last, int) and first < last
+        assert _names(store) == ["a", "b"]  # same group, the failing write left nothing
+    finally:
+        store.close()
+
+
+def test_sequences_increase_and_survive_a_restart(tmp_path: Path) -> None:
+    store = PlatformStore(tmp_path)
+    seen = [store.write_sync(_customer(f"c{i}")) for i in range(3)]
+    with pytest.raises(ValueError):
+        store.write_sync(_failing)
+    store.close()
+    assert seen == sorted(seen) and len(set(seen)) == 3
+    again = PlatformStore(tmp_path)
+    try:
+        after = again.write_sync(_customer("d"))
+        assert after > seen[-1]
+        stored = again.read_one("SELECT value FROM counters WHERE name = 'customers'")
+        assert stored[0] == after
+    finally:
+        again.close()
+
+
+def test_a_cancelled_waiter_does_not_stop_the_writer(tmp_path: Path) -> None:
+    async def scenario(store: PlatformStore) -> int:
+        abandoned = asyncio.ensure_future(store.write_async(_customer("gone")))
+        await asyncio.sleep(0)  # queued for this loop turn's hand-off
+        abandoned.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await abandoned
+        return await store.write_async(_customer("kept"))
+
+    store = PlatformStore(tmp_path)
+    try:
+        asyncio.run(scenario(store))
+        assert "kept" in _names(store)  # the writer still serves; the cancelled write may land
+    finally:
+        store.close()
