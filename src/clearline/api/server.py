@@ -58,12 +58,6 @@ def serve(
             # long-running servers do (gc.freeze), so they walk only what requests create.
             gc.collect()
             gc.freeze()
-            if os.environ.get("CLEARLINE_GC_THRESHOLD"):
-                gc.set_threshold(int(os.environ["CLEARLINE_GC_THRESHOLD"]), 50, 100)
-            if os.environ.get("CLEARLINE_SWITCH"):
-                import sys
-
-                sys.setswitchinterval(float(os.environ["CLEARLINE_SWITCH"]))
         if announce:
             print(f"Clearline API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
             print(f"data directory: {data_directory}")
