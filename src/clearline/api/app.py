@@ -81,6 +81,17 @@ def amount(units: int, asset_spec: str) -> str:
     return Money.of(units, asset_spec).format()
 
 
+def decimal_text(units: int, scale: int) -> str:
+    """`Money.format` for a non-negative amount at `scale`, without building the Money (the
+    payment path renders three per response)."""
+    if units < 0:
+        return f"-{decimal_text(-units, scale)}"
+    if scale == 0:
+        return str(units)
+    whole, fraction = divmod(units, 10**scale)
+    return f"{whole}.{fraction:0{scale}d}"
+
+
 def minor_units(text: str, asset_spec: str, scale: int) -> int:
     """Minor units of an amount the schema already matched against `AMOUNT_PATTERN` (digits, an
     optional point and decimals), refusing more decimals than the asset allows, zero, and
@@ -167,19 +178,22 @@ def payment_document(payment: Payment) -> dict[str, Any]:
     """A payment as the API shows it (the shape of `schemas.PaymentOut`), as plain data: the
     payment path renders it straight to JSON without building models."""
     asset_spec = payment.asset
+    scale = asset_of(asset_spec).scale
+    created = iso(payment.created_ns) or ""
+    updated = created if payment.updated_ns == payment.created_ns else iso(payment.updated_ns)
     return {
         "id": f"{payment.id:032x}",
         "status": payment.status,
         "customer_id": f"{payment.customer_id:032x}",
         "source_account_id": f"{payment.source_account_id:032x}",
         "destination_account_id": f"{payment.destination_account_id:032x}",
-        "amount": amount(payment.amount, asset_spec),
+        "amount": decimal_text(payment.amount, scale),
         "asset": asset_spec,
         "payment_type": payment.payment_type,
         "channel": payment.channel,
         "capture": payment.capture,
-        "captured": amount(payment.captured, asset_spec),
-        "refunded": amount(payment.refunded, asset_spec),
+        "captured": decimal_text(payment.captured, scale),
+        "refunded": decimal_text(payment.refunded, scale),
         "refusal": payment.refusal,
         "expires_at": iso(payment.expires_ns),
         "reference": payment.reference,
@@ -190,10 +204,10 @@ def payment_document(payment: Payment) -> dict[str, Any]:
             "model_version": payment.model_version,
             "rules_version": payment.rules_version,
             "reasons": payment.reasons,
-            "decided_at": iso(payment.created_ns) or "",
+            "decided_at": created,
         },
-        "created_at": iso(payment.created_ns) or "",
-        "updated_at": iso(payment.updated_ns) or "",
+        "created_at": created,
+        "updated_at": updated or "",
     }
 
 
