@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 BATCH_MAX = 8190
@@ -335,3 +336,21 @@ def test_schema_vocabulary_is_the_core_vocabulary() -> None:
 
     assert get_args(PaymentType) == PAYMENT_TYPES
     assert get_args(Channel) == CHANNELS
+
+
+def test_a_repeated_header_reads_its_first_value(api_server: Any) -> None:
+    """The fast lane reads headers as the framework does: of a repeated header, the first."""
+    payer, payee = api_server.party("Rep"), api_server.party("Eat")
+    body = {
+        "source_account_id": payer.account_id,
+        "destination_account_id": payee.account_id,
+        "amount": "1.00",
+        "asset": "USD",
+    }
+    good = f"Bearer {api_server.admin_key}"
+    headers = [("Authorization", good), ("Authorization", "Bearer clk_bogus_key")]
+    accepted = httpx.post(f"{api_server.base_url}/v1/payments", json=body, headers=headers)
+    assert accepted.status_code == 201, accepted.text
+    reversed_headers = list(reversed(headers))
+    refused = httpx.post(f"{api_server.base_url}/v1/payments", json=body, headers=reversed_headers)
+    assert refused.status_code == 401, refused.text

@@ -468,7 +468,8 @@ class ClearlineAPI(FastAPI):
     async def _fast(self, handler: FastHandler, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         method, path = scope["method"], scope["path"]
-        headers: dict[bytes, bytes] = dict(scope["headers"])
+        # a repeated header: the first one counts, as Starlette's `Headers.get` reads it
+        headers: dict[bytes, bytes] = dict(reversed(scope["headers"]))
         try:
             body = await _body(headers, receive)
             if body is None:  # the client went away: nothing to answer
