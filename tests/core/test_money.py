@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 
 import pytest
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from clearline.core.assets import asset
 from clearline.core.errors import AssetMismatch, InvalidInput
-from clearline.core.money import Money, allocate, sum_money
+from clearline.core.money import Money, allocate, format_units, sum_money
 
 # -- parsing and formatting ------------------------------------------------------------------------
 
@@ -88,6 +88,15 @@ def test_malformed_text_is_refused(text: str) -> None:
 
 
 ASSETS = ["USD", "JPY", "KWD", "CLF", "USDC/6", "POINTS/0", "WEI/18"]
+
+
+@given(st.integers(min_value=-(10**40), max_value=10**40), st.integers(min_value=0, max_value=18))
+def test_format_units_is_the_exact_decimal(units: int, scale: int) -> None:
+    """The text `format_units` (and so `Money.format`) prints is the exact value at the scale."""
+    with localcontext() as context:
+        context.prec = 100
+        expected = format(Decimal(units).scaleb(-scale), "f")
+    assert format_units(units, scale) == expected
 
 
 @given(units=st.integers(min_value=-(10**30), max_value=10**30), spec=st.sampled_from(ASSETS))

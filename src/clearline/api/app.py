@@ -43,7 +43,7 @@ from clearline.core.assets import asset as asset_of
 from clearline.core.bloom import BloomFilter
 from clearline.core.errors import ClearlineError, InvalidInput
 from clearline.core.ids import new_id, new_ids
-from clearline.core.money import Money
+from clearline.core.money import format_units
 from clearline.kyc import Limits
 from clearline.ledger import AMOUNT_MAX
 from clearline.ledger.types import trusted_transfer
@@ -78,18 +78,7 @@ def iso(ns: int | None) -> str | None:
 
 
 def amount(units: int, asset_spec: str) -> str:
-    return Money.of(units, asset_spec).format()
-
-
-def decimal_text(units: int, scale: int) -> str:
-    """`Money.format` for a non-negative amount at `scale`, without building the Money (the
-    payment path renders three per response)."""
-    if units < 0:
-        return f"-{decimal_text(-units, scale)}"
-    if scale == 0:
-        return str(units)
-    whole, fraction = divmod(units, 10**scale)
-    return f"{whole}.{fraction:0{scale}d}"
+    return format_units(units, asset_of(asset_spec).scale)
 
 
 def minor_units(text: str, asset_spec: str, scale: int) -> int:
@@ -187,13 +176,13 @@ def payment_document(payment: Payment) -> dict[str, Any]:
         "customer_id": f"{payment.customer_id:032x}",
         "source_account_id": f"{payment.source_account_id:032x}",
         "destination_account_id": f"{payment.destination_account_id:032x}",
-        "amount": decimal_text(payment.amount, scale),
+        "amount": format_units(payment.amount, scale),
         "asset": asset_spec,
         "payment_type": payment.payment_type,
         "channel": payment.channel,
         "capture": payment.capture,
-        "captured": decimal_text(payment.captured, scale),
-        "refunded": decimal_text(payment.refunded, scale),
+        "captured": format_units(payment.captured, scale),
+        "refunded": format_units(payment.refunded, scale),
         "refusal": payment.refusal,
         "expires_at": iso(payment.expires_ns),
         "reference": payment.reference,

@@ -107,12 +107,7 @@ class Money:
 
     def format(self) -> str:
         """The exact decimal text at the asset's scale: `12.34`, `-0.05`, `1000` (JPY)."""
-        scale = self.asset.scale
-        sign = "-" if self.units < 0 else ""
-        digits = str(abs(self.units)).rjust(scale + 1, "0")
-        if scale == 0:
-            return f"{sign}{digits}"
-        return f"{sign}{digits[:-scale]}.{digits[-scale:]}"
+        return format_units(self.units, self.asset.scale)
 
     def __str__(self) -> str:
         return f"{self.format()} {self.asset.spec}"
@@ -158,6 +153,16 @@ class Money:
     def allocate(self, ratios: Sequence[int]) -> list[Money]:
         """Split by integer `ratios`; see `allocate`."""
         return [Money(units, self.asset) for units in allocate(self.units, ratios)]
+
+
+def format_units(units: int, scale: int) -> str:
+    """`units` minor units as exact decimal text at `scale` (what `Money.format` prints), for
+    callers that hold the units and the scale and need no `Money` (a response renders several)."""
+    sign = "-" if units < 0 else ""
+    digits = str(abs(units)).rjust(scale + 1, "0")
+    if scale == 0:
+        return f"{sign}{digits}"
+    return f"{sign}{digits[:-scale]}.{digits[-scale:]}"
 
 
 def allocate(units: int, ratios: Sequence[int]) -> list[int]:
