@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from clearline.api import schemas as s
 from clearline.api.keys import KeyInfo, KeyStore, Principal, require
 from clearline.api.metrics import Metrics
-from clearline.api.problems import ApiProblem, install, problem, problem_for
+from clearline.api.problems import ApiProblem, install, problem_for
 from clearline.core.assets import asset as asset_of
 from clearline.core.bloom import BloomFilter
 from clearline.core.errors import ClearlineError, InvalidInput
@@ -407,12 +407,8 @@ class EdgeMiddleware:
             return
         started = time.perf_counter()
         for name, value in scope["headers"]:
-            if name == b"content-length" and (not value.isdigit() or int(value) > BODY_BYTES_MAX):
-                response = problem(
-                    413,
-                    "payload_too_large",
-                    f"the request body is over {BODY_BYTES_MAX} bytes: split the batch",
-                )
+            if name == b"content-length" and _declares_too_large(value):
+                response = problem_for(_too_large(), scope["method"], scope["path"])
                 await response(scope, receive, send)
                 return
         status = {"code": 500}
@@ -425,11 +421,9 @@ class EdgeMiddleware:
         try:
             await self.app(scope, receive, sending)
         finally:
-            route = scope.get("route")
-            name = getattr(route, "path", "unmatched")
-            method = scope["method"]
-            self.metrics.requests.labels(name, method, str(status["code"])).inc()
-            self.metrics.latency.labels(name, method).observe(time.perf_counter() - started)
+            route = getattr(scope.get("route"), "path", "unmatched")
+            elapsed = time.perf_counter() - started
+            self.metrics.observe_request(route, scope["method"], status["code"], elapsed)
 
 
 FastHandler = Callable[[dict[bytes, bytes], bytes], Awaitable[Reply]]
@@ -484,15 +478,14 @@ class ClearlineAPI(FastAPI):
                 {"type": "http.response.start", "status": status, "headers": response_headers}
             )
             await send({"type": "http.response.body", "body": reply.body})
-        self.edge_metrics.requests.labels(path, method, str(status)).inc()
-        self.edge_metrics.latency.labels(path, method).observe(time.perf_counter() - started)
+        self.edge_metrics.observe_request(path, method, status, time.perf_counter() - started)
 
 
 async def _body(headers: dict[bytes, bytes], receive: Receive) -> bytes | None:
     """The whole request body; `ApiProblem` 413 past `BODY_BYTES_MAX` (declared or counted),
     None when the client disconnected."""
     declared = headers.get(b"content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > BODY_BYTES_MAX):
+    if declared is not None and _declares_too_large(declared):
         raise _too_large()
     chunks: list[bytes] = []
     size = 0
@@ -514,6 +507,11 @@ def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
     """A request header as text (HTTP header values are Latin-1, as Starlette reads them)."""
     value = headers.get(name)
     return None if value is None else value.decode("latin-1")
+
+
+def _declares_too_large(content_length: bytes) -> bool:
+    """A Content-Length that is not a number, or is over `BODY_BYTES_MAX`."""
+    return not content_length.isdigit() or int(content_length) > BODY_BYTES_MAX
 
 
 def _too_large() -> ApiProblem:

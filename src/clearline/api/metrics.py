@@ -64,5 +64,10 @@ class Metrics:
         )
         self.registry.register(_LedgerCollector(ledger_stats, log_size))
 
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request and time it."""
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route, method).observe(seconds)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
