@@ -38,7 +38,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import machine, percentile
+from bench.common import machine, percentile, stat_cpu_seconds
 
 RESULTS = Path(__file__).parent / "results"
 PYTHON = sys.executable
@@ -159,8 +159,7 @@ def setup(base: str, key: str, customers: int) -> dict[str, Any]:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of process `pid` so far (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
 
 
 def thread_cpu_seconds(pid: int) -> dict[str, float]:
@@ -169,12 +168,10 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
     seconds: dict[str, float] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            stat = (task / "stat").read_text()
+            used = stat_cpu_seconds(task / "stat")
         except OSError:  # the thread ended
             continue
         name = "main" if task.name == str(pid) else f"thread {task.name}"
-        fields = stat.rsplit(")", 1)[1].split()
-        used = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         seconds[name] = seconds.get(name, 0.0) + used
     return seconds
 

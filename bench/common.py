@@ -42,3 +42,10 @@ def settle_heap() -> None:
 def thaw_heap() -> None:
     gc.unfreeze()
     gc.collect()
+
+
+def stat_cpu_seconds(stat: Path) -> float:
+    """User + system CPU seconds from a `/proc/<pid>/stat` or `/proc/<pid>/task/<tid>/stat` file
+    (a process: all its threads; a task: that thread)."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

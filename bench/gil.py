@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import tempfile
 import threading
@@ -28,7 +27,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import machine
+from bench.common import machine, stat_cpu_seconds
 from clearline.core.ids import new_ids
 from clearline.ledger import Ledger
 from clearline.ledger.types import Account, Transfer
@@ -39,8 +38,7 @@ GROUPS = 400
 
 
 def thread_cpu_seconds(native_id: int) -> float:
-    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return stat_cpu_seconds(Path(f"/proc/self/task/{native_id}/stat"))
 
 
 def run(busy: bool) -> dict[str, float]:
