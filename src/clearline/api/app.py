@@ -301,8 +301,9 @@ class Idempotency:
         # Every key that may have a stored response: those stored before this start, and every
         # key this process begins to run (added before its handler, so a response committed by
         # a handler that then fails is still looked up). A key not in it needs no database read.
-        count = service.store.read_one("SELECT count(*) FROM idempotency")[0]
-        self._seen = BloomFilter(capacity=max(1 << 16, 2 * count))
+        # the largest rowid bounds the row count without a pass over the table (count(*) is one)
+        rows = service.store.read_one("SELECT coalesce(max(rowid), 0) FROM idempotency")[0]
+        self._seen = BloomFilter(capacity=max(1 << 16, 2 * rows))
         for principal, key in service.store.scan("SELECT principal, key FROM idempotency"):
             self._seen.add(_slot_bytes(principal, key))
 
