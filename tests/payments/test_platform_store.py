@@ -90,3 +90,8 @@ def test_a_cancelled_waiter_does_not_stop_the_writer(tmp_path: Path) -> None:
         assert "kept" in _names(store)  # the writer still serves; the cancelled write may land
     finally:
         store.close()
+
+
+def test_sequences_are_handed_out_only_inside_a_store_write() -> None:
+    with pytest.raises(TypeError):
+        next_seq(sqlite3.connect(":memory:"), "customers")

@@ -296,20 +296,15 @@ class PlatformStore:
 
 
 def next_seq(connection: sqlite3.Connection, name: str) -> int:
-    """The next value of counter `name` (inside a write). The store's writer keeps it in memory
-    and stores it with the group's commit; any other connection updates the table at once."""
-    if isinstance(connection, WriterConnection):
-        value = connection.sequences.get(name)
-        if value is None:
-            stored = connection.execute("SELECT value FROM counters WHERE name = ?", (name,))
-            row = stored.fetchone()
-            value = 0 if row is None else int(row[0])
-        connection.sequences[name] = value + 1
-        connection.changed_sequences.add(name)
-        return value + 1
-    row = connection.execute(
-        "INSERT INTO counters(name, value) VALUES(?, 1)"
-        " ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
-        (name,),
-    ).fetchone()
-    return int(row[0])
+    """The next value of counter `name`, inside a `PlatformStore` write: the writer keeps it in
+    memory and stores it with the group's commit."""
+    if not isinstance(connection, WriterConnection):
+        raise TypeError("next_seq runs inside a PlatformStore write (its writer's connection)")
+    value = connection.sequences.get(name)
+    if value is None:
+        stored = connection.execute("SELECT value FROM counters WHERE name = ?", (name,))
+        row = stored.fetchone()
+        value = 0 if row is None else int(row[0])
+    connection.sequences[name] = value + 1
+    connection.changed_sequences.add(name)
+    return value + 1
