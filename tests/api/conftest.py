@@ -188,6 +188,17 @@ class Api:
         body: dict[str, str] = response.json()
         return body
 
+    @staticmethod
+    def payment_body(payer: Party, payee: Party, amount: str, **fields: Any) -> dict[str, Any]:
+        """The body of `POST /v1/payments` from `payer`'s wallet to `payee`'s."""
+        return {
+            "source_account_id": payer.account_id,
+            "destination_account_id": payee.account_id,
+            "amount": amount,
+            "asset": payer.asset,
+            **fields,
+        }
+
     def pay(
         self,
         payer: Party,
@@ -196,13 +207,7 @@ class Api:
         client: httpx.Client | None = None,
         **fields: Any,
     ) -> httpx.Response:
-        body = {
-            "source_account_id": payer.account_id,
-            "destination_account_id": payee.account_id,
-            "amount": amount,
-            "asset": payer.asset,
-            **fields,
-        }
+        body = self.payment_body(payer, payee, amount, **fields)
         return (client or self.operator).post("/v1/payments", json=body)
 
     def close_clients(self) -> None:

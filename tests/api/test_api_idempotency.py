@@ -14,12 +14,7 @@ def fresh_key() -> str:
 
 def test_payment_replay_returns_first_response_and_moves_once(api_server: Any) -> None:
     payer, payee = api_server.party("Ann"), api_server.party("Bo")
-    body = {
-        "source_account_id": payer.account_id,
-        "destination_account_id": payee.account_id,
-        "amount": "10.00",
-        "asset": "USD",
-    }
+    body = api_server.payment_body(payer, payee, "10.00")
     key = fresh_key()
     first = api_server.operator.post("/v1/payments", json=body, headers={"Idempotency-Key": key})
     assert first.status_code == 201, first.text
@@ -44,12 +39,7 @@ def test_payment_key_reused_with_other_body_is_409(api_server: Any, problem_of: 
     key = fresh_key()
     first = api_server.pay(payer, payee, "10.00", client=api_server.operator)
     assert first.status_code == 201
-    body = {
-        "source_account_id": payer.account_id,
-        "destination_account_id": payee.account_id,
-        "amount": "11.00",
-        "asset": "USD",
-    }
+    body = api_server.payment_body(payer, payee, "11.00")
     made = api_server.operator.post("/v1/payments", json=body, headers={"Idempotency-Key": key})
     assert made.status_code == 201
     other = api_server.operator.post(
@@ -61,12 +51,7 @@ def test_payment_key_reused_with_other_body_is_409(api_server: Any, problem_of: 
 
 def test_idempotency_keys_belong_to_their_api_key(api_server: Any) -> None:
     payer, payee = api_server.party("Eda"), api_server.party("Fin")
-    body = {
-        "source_account_id": payer.account_id,
-        "destination_account_id": payee.account_id,
-        "amount": "1.00",
-        "asset": "USD",
-    }
+    body = api_server.payment_body(payer, payee, "1.00")
     key = fresh_key()
     one = api_server.operator.post("/v1/payments", json=body, headers={"Idempotency-Key": key})
     two = api_server.client(payer.key).post(
@@ -205,12 +190,7 @@ def test_review_decision_replay(api_server: Any) -> None:
 
 def test_bad_idempotency_key_is_refused(api_server: Any, problem_of: Any) -> None:
     payer, payee = api_server.party("Rae"), api_server.party("Sid")
-    body = {
-        "source_account_id": payer.account_id,
-        "destination_account_id": payee.account_id,
-        "amount": "1.00",
-        "asset": "USD",
-    }
+    body = api_server.payment_body(payer, payee, "1.00")
     response = api_server.operator.post(
         "/v1/payments", json=body, headers={"Idempotency-Key": "k" * 256}
     )
@@ -242,12 +222,7 @@ def test_replays_are_answered_after_a_restart(launch_api: Any) -> None:
     api = launch_api()
     payer, payee = api.party("Ria"), api.party("Sol")
     operator_key = api.key("operator", label="restart test")
-    body = {
-        "source_account_id": payer.account_id,
-        "destination_account_id": payee.account_id,
-        "amount": "7.00",
-        "asset": "USD",
-    }
+    body = api.payment_body(payer, payee, "7.00")
     key = fresh_key()
     first = api.client(operator_key).post(
         "/v1/payments", json=body, headers={"Idempotency-Key": key}

@@ -341,12 +341,7 @@ def test_schema_vocabulary_is_the_core_vocabulary() -> None:
 def test_a_repeated_header_reads_its_first_value(api_server: Any) -> None:
     """The fast lane reads headers as the framework does: of a repeated header, the first."""
     payer, payee = api_server.party("Rep"), api_server.party("Eat")
-    body = {
-        "source_account_id": payer.account_id,
-        "destination_account_id": payee.account_id,
-        "amount": "1.00",
-        "asset": "USD",
-    }
+    body = api_server.payment_body(payer, payee, "1.00")
     good = f"Bearer {api_server.admin_key}"
     headers = [("Authorization", good), ("Authorization", "Bearer clk_bogus_key")]
     accepted = httpx.post(f"{api_server.base_url}/v1/payments", json=body, headers=headers)
