@@ -96,6 +96,10 @@ class _Write:
             self.future = None
             self.waiter = loop.create_future()
 
+    def run(self, connection: sqlite3.Connection) -> Any:
+        assert self.call is not None, "a stop marker is never run"
+        return self.call(connection)
+
 
 class WriterConnection(sqlite3.Connection):
     """The writer's connection, with the sequences it hands out (see `next_seq`)."""
@@ -217,7 +221,7 @@ class PlatformStore:
         try:
             connection.execute("BEGIN IMMEDIATE")
             try:  # the common case: no write fails, no savepoints needed
-                outcomes = [(item, True, item.call(connection)) for item in work if item.call]
+                outcomes = [(item, True, item.run(connection)) for item in work]
             except BaseException:
                 connection.execute("ROLLBACK")
                 connection.execute("BEGIN IMMEDIATE")
@@ -235,10 +239,9 @@ class PlatformStore:
     @staticmethod
     def _isolated(connection: sqlite3.Connection, item: _Write) -> tuple[_Write, bool, Any]:
         """`item` in its own savepoint: rolled back alone if it raises."""
-        assert item.call is not None
         connection.execute("SAVEPOINT w")
         try:
-            value = item.call(connection)
+            value = item.run(connection)
         except BaseException as error:
             connection.execute("ROLLBACK TO w")
             connection.execute("RELEASE w")
