@@ -6,7 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export CLEARLINE_DATA_DIR ?= .clearline
 
-.PHONY: run test lint format bench clean venv
+NATIVE := $(VENV)/.native
+NATIVE_SOURCES := src/clearline/native.py src/clearline/risk/features.py
+
+.PHONY: run test lint format bench clean venv native
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,13 +18,21 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+# The per-event risk features compiled with mypyc from their own Python source (clearline.native);
+# without a C compiler this warns and the Python source runs, only slower.
+$(NATIVE): $(STAMP) $(NATIVE_SOURCES)
+	$(BIN)/python -m clearline.native --optional
+	touch $(NATIVE)
+
+native: $(NATIVE)
+
 # The live demo; each run gets a fresh platform in $(CLEARLINE_DATA_DIR)/demo/run-<UTC time>/ and
 # reuses the world it generated before. Pass options with DEMO_ARGS, e.g. DEMO_ARGS='--people 3000'.
 DEMO_ARGS ?=
-run: $(STAMP)
+run: $(NATIVE)
 	$(BIN)/clearline demo $(DEMO_ARGS)
 
-test: $(STAMP) lint
+test: $(NATIVE) lint
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -33,8 +44,9 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: $(STAMP)
+bench: $(NATIVE)
 	$(BIN)/python -m bench.ledger
 
 clean:
+	test ! -x $(BIN)/python || $(BIN)/python -m clearline.native --clean
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -25,9 +25,14 @@ def small_config(seed: int, people: int = 600, days: int = 10) -> SimConfig:
     return preset("hi", people=people, days=days, seed=seed, fraud=FraudConfig(**RICH_FRAUD))
 
 
+def stream_config_of() -> SimConfig:
+    """The stream world's config (also built by a subprocess in test_risk_native)."""
+    return small_config(seed=3, people=400, days=8)
+
+
 @pytest.fixture(scope="session")
 def stream_config() -> SimConfig:
-    return small_config(seed=3, people=400, days=8)
+    return stream_config_of()
 
 
 @pytest.fixture(scope="session")

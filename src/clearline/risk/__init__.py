@@ -6,3 +6,7 @@ Guarantees (each module states its own in detail):
 - Models train on a strictly time-ordered split; thresholds come from the validation slice only.
 - A model's version is a hash of its parameters, feature list and training-data fingerprint.
 """
+
+from clearline import native
+
+native.load("clearline.risk.features")  # the compiled build only when it matches the source

@@ -11,16 +11,17 @@ Guarantees:
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from clearline.risk.features import FEATURE_NAMES, FeatureState, PaymentEvent
+from clearline.risk.features import FEATURE_NAMES, ROW, FeatureState, PaymentEvent, as_matrix
 from clearline.risk.model import RiskModel
 
-CHUNK_EVENTS = 8_192
+CHUNK_EVENTS = 2_048
+"""Events per model call: small enough that the last chunk, scored after the features end, is
+short; large enough that a call's fixed cost is negligible."""
 WIDTH = len(FEATURE_NAMES)
 
 
@@ -28,19 +29,19 @@ def score_events(
     model: RiskModel, state: FeatureState, events: Iterable[PaymentEvent]
 ) -> tuple[np.ndarray, np.ndarray]:
     """(features, scores) of `events`, folding them into `state` as `observe` does."""
-    observe = state.observe
+    observe, pack = state.observe, ROW.pack
     matrices: list[np.ndarray] = []
     pending: list[Future[np.ndarray]] = []
     with ThreadPoolExecutor(max_workers=1) as worker:
-        values = array("d")
+        rows: list[bytes] = []
         for event in events:
-            values.extend(observe(event))
-            if len(values) == CHUNK_EVENTS * WIDTH:
-                matrices.append(np.frombuffer(values, dtype=np.float64).reshape(-1, WIDTH))
+            rows.append(pack(*observe(event)))
+            if len(rows) == CHUNK_EVENTS:
+                matrices.append(as_matrix(rows))
                 pending.append(worker.submit(model.score, matrices[-1], 1))
-                values = array("d")
-        if values:
-            matrices.append(np.frombuffer(values, dtype=np.float64).reshape(-1, WIDTH))
+                rows = []
+        if rows:
+            matrices.append(as_matrix(rows))
             pending.append(worker.submit(model.score, matrices[-1], 1))
         scores = [future.result() for future in pending]
     if not matrices:

@@ -18,8 +18,10 @@ Guarantees:
 - The state can be snapshotted to a file and restored; a restored state continues exactly as the
   original would (tested), so a restart does not forget history.
 
-Speed: windows are lists with start indexes found by bisection and running (prefix) sums, so an
-event costs a few C-level operations per window instead of Python loops (see docs/risk.md).
+Speed: windows are lists with start indexes that only move forward and running (prefix) sums,
+so an event costs a few C-level operations per window instead of Python loops. `make` compiles
+this very file with mypyc (`clearline.native`), which runs it about twice as fast; the Python
+source stays the reference and runs wherever no build is current (see docs/risk.md).
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ from __future__ import annotations
 import heapq
 import math
 import pickle
-from array import array
+import struct
 from bisect import bisect_right, insort
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import pyarrow as pa
@@ -41,29 +44,31 @@ from clearline.core.assets import asset as asset_of
 from clearline.core.errors import InvalidInput
 from clearline.core.vocabulary import CHANNELS, PAYMENT_TYPES
 
-NS_PER_SECOND = 1_000_000_000
-HOUR_NS = 3_600 * NS_PER_SECOND
-DAY_NS = 24 * HOUR_NS
-WEEK_NS = 7 * DAY_NS
+NS_PER_SECOND: Final = 1_000_000_000
+HOUR_NS: Final = 3_600 * NS_PER_SECOND
+DAY_NS: Final = 24 * HOUR_NS
+WEEK_NS: Final = 7 * DAY_NS
 WINDOWS = (("1h", HOUR_NS), ("24h", DAY_NS), ("7d", WEEK_NS))
-AMOUNT_HISTORY_NS = 30 * DAY_NS
-MAX_WINDOW_EVENTS = 512
+AMOUNT_HISTORY_NS: Final = 30 * DAY_NS
+MAX_WINDOW_EVENTS: Final = 512
 """Events kept per account, per direction, per window; counts saturate here."""
-MAX_AMOUNT_HISTORY = 128
+MAX_AMOUNT_HISTORY: Final = 128
 """Past amounts kept per account for the 30-day median and maximum."""
-MAX_COUNTERPARTIES = 256
-MAX_DEVICES = 16
-MAX_CORRIDORS = 32
-MAX_FLAGGED_CONTACTS = 32
+MAX_COUNTERPARTIES: Final = 256
+MAX_DEVICES: Final = 16
+MAX_CORRIDORS: Final = 32
+MAX_FLAGGED_CONTACTS: Final = 32
 """Distinct flagged accounts remembered per account (the feature saturates here)."""
-COMPACT_AT = 256
+COMPACT_AT: Final = 256
 """Expired entries a window list may keep before it is compacted (bounds memory)."""
-MIN_HOUR_HISTORY = 5
+MIN_HOUR_HISTORY: Final = 5
 """Payments an account needs before its hour-of-day habit is judged."""
-SNAPSHOT_FORMAT = "clearline.risk.features/2"
+MATRIX_CHUNK_EVENTS: Final = 8_192
+"""Vectors joined into a matrix at a time by `replay`."""
+SNAPSHOT_FORMAT: Final = "clearline.risk.features/3"
 
 OWNER_KINDS = ("person", "merchant", "enterprise", "participant")
-MCC_RISK = {
+MCC_RISK: Final = {
     "5816": 3.0,  # digital goods and games: card testing, resale
     "5732": 3.0,  # electronics: bust-out and resale
     "5944": 3.0,  # jewellery and watches
@@ -149,6 +154,9 @@ FEATURES: tuple[FeatureSpec, ...] = (
     _spec("payee_flagged_contacts", "payee dealt with {value:.0f} accounts reported for fraud"),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(spec.name for spec in FEATURES)
+ROW: Final = struct.Struct(f"{len(FEATURE_NAMES)}d")
+"""A feature vector as native float64 bytes: packing a row and joining rows into a matrix costs
+less than extending an `array` float by float, and holds no objects."""
 FEATURE_INDEX = {name: index for index, name in enumerate(FEATURE_NAMES)}
 CATEGORICAL_FEATURES = ("payment_type_code", "channel_code", "payer_kind", "payee_kind")
 
@@ -176,6 +184,12 @@ class PaymentEvent:
     transaction_id: int = 0
 
 
+def _field_values(value: object) -> tuple[object, ...]:
+    """A frozen record's fields in order: pickled as a constructor call, which works the same
+    whether this module runs as Python or compiled (`clearline.native`)."""
+    return tuple(getattr(value, item.name) for item in fields(value))  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True, slots=True)
 class AccountProfile:
     """What was known about an account before the stream started.
@@ -189,6 +203,9 @@ class AccountProfile:
     age_band: int = -1
     owner_kind: str = "person"
 
+    def __reduce__(self) -> tuple[type[AccountProfile], tuple[object, ...]]:
+        return AccountProfile, _field_values(self)
+
 
 @dataclass(frozen=True, slots=True)
 class FeatureContext:
@@ -201,6 +218,9 @@ class FeatureContext:
     reference_ns: int = 0
     usd_per_unit: dict[str, float] = field(default_factory=dict)
 
+    def __reduce__(self) -> tuple[type[FeatureContext], tuple[object, ...]]:
+        return FeatureContext, _field_values(self)
+
     def to_usd(self, amount: int, asset: str) -> float:
         rate = self.usd_per_unit.get(asset)
         if rate is None:
@@ -208,23 +228,60 @@ class FeatureContext:
         return amount * rate
 
 
+FLOW_FIELDS: Final = (
+    "cumulative",
+    "fan_day",
+    "fan_week",
+    "parties",
+    "start_day",
+    "start_hour",
+    "start_week",
+    "times",
+)
+ACCOUNT_FIELDS: Final = (
+    "amount_log",
+    "channels",
+    "corridors",
+    "counterparties",
+    "devices",
+    "flagged",
+    "flagged_contacts",
+    "hour_counts",
+    "incoming",
+    "last_inflow_amount",
+    "last_inflow_new_sender",
+    "last_inflow_ns",
+    "outgoing",
+    "payments",
+    "senders",
+    "sorted_amounts",
+)
+DEVICE_FIELDS: Final = ("first_seen_ns", "flow")
+"""The slots of `Flow`, `AccountState` and `DeviceState`: what their pickled state holds."""
+
+
+FlowCounts = tuple[int, int, int, int, int, int, int, int]
+"""What `Flow.read` returns (a fixed-length tuple: compiled, it is a C struct, not an object)."""
+
+
 class Flow:
     """Payments of one account in one direction (or of one device) over the last 7 days.
 
     Entries are kept in arrival order in plain lists with a prefix sum of the amounts; the first
-    entry inside each window is found by bisection on the times, so reading a count or a sum is
-    O(log n) in C. Distinct parties are counted incrementally for 24 h and 7 d. A window holds at
-    most MAX_WINDOW_EVENTS entries (the newest); expired entries are dropped in bulk once
-    COMPACT_AT of them have piled up, so memory stays bounded.
+    entry inside each window (1 h, 24 h, 7 d) is kept as an index that only moves forward, so
+    reading a count or a sum is O(1) amortised. Distinct parties are counted incrementally for
+    24 h and 7 d. A window holds at most MAX_WINDOW_EVENTS entries (the newest); expired entries
+    are dropped in bulk once COMPACT_AT of them have piled up, so memory stays bounded.
     """
 
-    __slots__ = ("cumulative", "fan_day", "fan_week", "parties", "start_day", "start_week", "times")
+    __slots__ = FLOW_FIELDS
 
     def __init__(self) -> None:
         self.times: list[int] = []
         self.cumulative: list[int] = [0]
         """cumulative[i]: sum of the amounts of the entries before entry i."""
         self.parties: list[int] = []
+        self.start_hour = 0
         self.start_day = 0
         self.start_week = 0
         self.fan_day: dict[int, int] = {}
@@ -232,38 +289,45 @@ class Flow:
 
     def expire(self, now_ns: int) -> None:
         """Move the 24 h and 7 d starts past what left the windows (idempotent for one time)."""
-        times, floor = self.times, len(self.times) - MAX_WINDOW_EVENTS
-        week = max(bisect_right(times, now_ns - WEEK_NS, self.start_week), floor)
+        times, size = self.times, len(self.times)
+        floor = size - MAX_WINDOW_EVENTS
+        week = _first_after(times, now_ns - WEEK_NS, self.start_week, floor)
         if week > self.start_week:
             _forget(self.fan_week, self.parties, self.start_week, week)
             self.start_week = week
-        day = max(bisect_right(times, now_ns - DAY_NS, max(self.start_day, week)), floor)
+        day = _first_after(times, now_ns - DAY_NS, self.start_day, week)
         if day > self.start_day:
             _forget(self.fan_day, self.parties, self.start_day, day)
             self.start_day = day
+        self.start_hour = _first_after(times, now_ns - HOUR_NS, self.start_hour, day)
         if week >= COMPACT_AT:
             del times[:week], self.parties[:week], self.cumulative[:week]
+            self.start_hour -= week
             self.start_day -= week
             self.start_week = 0
 
-    def read(self, now_ns: int) -> tuple[int, int, int, int, int, int, int, int]:
+    def read(self, now_ns: int) -> FlowCounts:
         """Expire, then (count 1h, 24h, 7d, sum 1h, 24h, 7d, distinct parties 24h, 7d)."""
         self.expire(now_ns)
         size, cumulative = len(self.times), self.cumulative
-        hour = max(
-            bisect_right(self.times, now_ns - HOUR_NS, self.start_day), size - MAX_WINDOW_EVENTS
-        )
+        hour, day, week = self.start_hour, self.start_day, self.start_week
         total = cumulative[size]
         return (
             size - hour,
-            size - self.start_day,
-            size - self.start_week,
+            size - day,
+            size - week,
             total - cumulative[hour],
-            total - cumulative[self.start_day],
-            total - cumulative[self.start_week],
+            total - cumulative[day],
+            total - cumulative[week],
             len(self.fan_day),
             len(self.fan_week),
         )
+
+    def __getstate__(self) -> dict[str, object]:
+        return _state_of(self, FLOW_FIELDS)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        _set_state(self, state)
 
     def add(self, now_ns: int, amount: int, party: int) -> None:
         self.times.append(now_ns)
@@ -271,6 +335,29 @@ class Flow:
         self.cumulative.append(self.cumulative[-1] + amount)
         self.fan_day[party] = self.fan_day.get(party, 0) + 1
         self.fan_week[party] = self.fan_week.get(party, 0) + 1
+
+
+def _state_of(value: object, names: tuple[str, ...]) -> dict[str, object]:
+    """Pickle state as a plain dict of the slots, the same whether this module runs as Python
+    or compiled (`clearline.native`), so a snapshot written by one loads in the other."""
+    return {name: getattr(value, name) for name in names}
+
+
+def _set_state(value: object, state: dict[str, object]) -> None:
+    for name, item in state.items():
+        setattr(value, name, item)
+
+
+def _first_after(times: list[int], edge_ns: int, start: int, lowest: int) -> int:
+    """The first index at or after max(start, lowest) whose time is after `edge_ns`.
+
+    Equal to `max(bisect_right(times, edge_ns, start), lowest)` on sorted `times` (tested), but
+    a window start only moves forward (events arrive in time order), so scanning on from the
+    last start costs O(1) amortised: usually one comparison, no call."""
+    index, size = (start if start > lowest else lowest), len(times)
+    while index < size and times[index] <= edge_ns:
+        index += 1
+    return index
 
 
 def _forget(counts: dict[int, int], parties: list[int], start: int, stop: int) -> None:
@@ -293,24 +380,7 @@ def _remember(seen: dict[object, None], key: object, cap: int) -> None:
 class AccountState:
     """Bounded history of one account (both as payer and payee) and what is known about it."""
 
-    __slots__ = (
-        "amount_log",
-        "channels",
-        "corridors",
-        "counterparties",
-        "devices",
-        "flagged",
-        "flagged_contacts",
-        "hour_counts",
-        "incoming",
-        "last_inflow_amount",
-        "last_inflow_new_sender",
-        "last_inflow_ns",
-        "outgoing",
-        "payments",
-        "senders",
-        "sorted_amounts",
-    )
+    __slots__ = ACCOUNT_FIELDS
 
     def __init__(self) -> None:
         self.outgoing = Flow()
@@ -329,6 +399,12 @@ class AccountState:
         self.last_inflow_new_sender = 0.0
         self.flagged = False
         self.flagged_contacts: dict[object, None] = {}
+
+    def __getstate__(self) -> dict[str, object]:
+        return _state_of(self, ACCOUNT_FIELDS)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        _set_state(self, state)
 
     def expire_amounts(self, now_ns: int) -> None:
         log = self.amount_log
@@ -350,11 +426,17 @@ class AccountState:
 class DeviceState:
     """A device: when it was first seen and its payments (party = the paying account)."""
 
-    __slots__ = ("first_seen_ns", "flow")
+    __slots__ = DEVICE_FIELDS
 
     def __init__(self) -> None:
         self.first_seen_ns = -1
         self.flow = Flow()
+
+    def __getstate__(self) -> dict[str, object]:
+        return _state_of(self, DEVICE_FIELDS)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        _set_state(self, state)
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -376,11 +458,11 @@ def _median(ordered: list[int]) -> float:
     return ordered[middle] if size % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-OWNER_KIND_CODE = {kind: float(index) for index, kind in enumerate(OWNER_KINDS)}
-PAYMENT_TYPE_CODE = {kind: float(index) for index, kind in enumerate(PAYMENT_TYPES)}
-CHANNEL_CODE = {kind: float(index) for index, kind in enumerate(CHANNELS)}
-NO_DEVICE = (0.0, 0.0, 0.0, 0.0, math.nan)
-UNKNOWN_PROFILE = AccountProfile()
+OWNER_KIND_CODE: Final = {kind: float(index) for index, kind in enumerate(OWNER_KINDS)}
+PAYMENT_TYPE_CODE: Final = {kind: float(index) for index, kind in enumerate(PAYMENT_TYPES)}
+CHANNEL_CODE: Final = {kind: float(index) for index, kind in enumerate(CHANNELS)}
+NO_DEVICE: Final = (0.0, 0.0, 0.0, 0.0, math.nan)
+UNKNOWN_PROFILE: Final = AccountProfile()
 
 
 class FeatureState:
@@ -465,9 +547,9 @@ class FeatureState:
     def _velocity(
         self,
         event: PaymentEvent,
-        outgoing: tuple[int, ...],
-        received: tuple[int, ...],
-        incoming: tuple[int, ...],
+        outgoing: FlowCounts,
+        received: FlowCounts,
+        incoming: FlowCounts,
     ) -> tuple[float, ...]:
         paid, got = self._rate(event.asset_paid), self._rate(event.asset_received)
         return (
@@ -493,7 +575,7 @@ class FeatureState:
         )
 
     def _amounts(
-        self, event: PaymentEvent, payer: AccountState, received: tuple[int, ...]
+        self, event: PaymentEvent, payer: AccountState, received: FlowCounts
     ) -> tuple[float, ...]:
         payer.expire_amounts(event.timestamp_ns)
         ordered, amount = payer.sorted_amounts, event.amount_paid
@@ -602,20 +684,43 @@ class FeatureState:
         """Write the whole state to `path` (our own data directory; a pickle, atomic)."""
         temporary = path.with_suffix(path.suffix + ".tmp")
         with temporary.open("wb") as handle:
-            pickle.dump((SNAPSHOT_FORMAT, FEATURE_NAMES, self), handle, protocol=5)
+            pickle.dump((SNAPSHOT_FORMAT, FEATURE_NAMES, self._parts()), handle, protocol=5)
         temporary.replace(path)
 
     @classmethod
     def restore(cls, path: Path) -> FeatureState:
         """The state written by `snapshot`; refuses a snapshot of another feature set."""
         with path.open("rb") as handle:
-            form, names, state = pickle.load(handle)  # our own file, never user input
+            form, names, parts = pickle.load(handle)  # our own file, never user input
         if form != SNAPSHOT_FORMAT or tuple(names) != FEATURE_NAMES:
             raise InvalidInput(
                 f"{path} holds features of another version", code="snapshot_version_mismatch"
             )
-        assert isinstance(state, cls)
+        context, accounts, devices, last_ns, pending, received = parts
+        state = cls(context)
+        state.accounts, state.devices, state.last_ns = accounts, devices, last_ns
+        state.pending_reports, state.reports_received = pending, received
         return state
+
+    def _parts(
+        self,
+    ) -> tuple[
+        FeatureContext,
+        dict[int, AccountState],
+        dict[int, DeviceState],
+        int,
+        list[tuple[int, int, int]],
+        int,
+    ]:
+        """What a snapshot holds: the state's fields, not the object (see `_state_of`)."""
+        return (
+            self.context,
+            self.accounts,
+            self.devices,
+            self.last_ns,
+            self.pending_reports,
+            self.reports_received,
+        )
 
 
 assert len(
@@ -637,11 +742,22 @@ def replay(
     state = state if state is not None else FeatureState(context)
     for known_at_ns, account_id in reports:
         state.report_fraud(account_id, known_at_ns)
-    values = array("d")
-    observe, extend = state.observe, values.extend
+    observe, pack = state.observe, ROW.pack
+    chunks: list[np.ndarray] = []
+    rows: list[bytes] = []
     for event in events:
-        extend(observe(event))
-    return np.frombuffer(values, dtype=np.float64).reshape(-1, len(FEATURE_NAMES)).copy()
+        rows.append(pack(*observe(event)))
+        if len(rows) == MATRIX_CHUNK_EVENTS:
+            chunks.append(as_matrix(rows))
+            rows = []
+    chunks.append(as_matrix(rows))
+    return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+
+
+def as_matrix(rows: list[bytes]) -> np.ndarray:
+    """Vectors packed by `ROW.pack` as a writable float64 matrix (0 rows when empty)."""
+    data = bytearray().join(rows)
+    return np.frombuffer(data, dtype=np.float64).reshape(len(rows), len(FEATURE_NAMES))
 
 
 def reports_from_labels(
