@@ -60,7 +60,9 @@ COMPACT_AT = 256
 """Expired entries a window list may keep before it is compacted (bounds memory)."""
 MIN_HOUR_HISTORY = 5
 """Payments an account needs before its hour-of-day habit is judged."""
-SNAPSHOT_FORMAT = "clearline.risk.features/2"
+SNAPSHOT_FORMAT = "clearline.risk.features/3"
+AVAILABLE_COLUMN = "payer_available"
+"""Optional `transactions` column read into `PaymentEvent.payer_available`."""
 
 OWNER_KINDS = ("person", "merchant", "enterprise", "participant")
 MCC_RISK = {
@@ -120,6 +122,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
     _spec("hours_since_last_inflow", "paid out {value:.1f} h after money arrived"),
     _spec("amount_to_last_inflow", "amount is {value:.2f}× the payment the account last received"),
     _spec("last_inflow_from_new_sender", "the money just received came from a first-time sender"),
+    _spec("amount_to_available", "amount is {value:.0%} of the funds the payer had available"),
     _spec("first_time_counterparty", "first payment to this counterparty"),
     _spec("payee_paid_payer_before", "payee has paid this payer before"),
     _spec("device_present", "a device was used"),
@@ -158,6 +161,9 @@ class PaymentEvent:
     """One payment as the risk room sees it (amounts in integer minor units of the named asset).
 
     device_id and merchant_category are None when absent; transaction_id is informational only.
+    payer_available: what the payer could spend just before this payment, in minor units of
+    `asset_paid`: its balance plus any unused credit line (a bank's ledger knows it at decision
+    time); None when unknown. Never negative for a payment the payer could afford.
     """
 
     timestamp_ns: int
@@ -174,6 +180,7 @@ class PaymentEvent:
     from_country: str = ""
     to_country: str = ""
     transaction_id: int = 0
+    payer_available: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -509,6 +516,9 @@ class FeatureState:
             since / HOUR_NS if inflow else math.nan,
             _ratio(amount, payer.last_inflow_amount) if inflow else math.nan,
             payer.last_inflow_new_sender,
+            _ratio(amount, event.payer_available)
+            if event.payer_available is not None
+            else math.nan,
         )
 
     def _novelty(
@@ -663,7 +673,10 @@ def reports_from_labels(
 
 
 def events_from_table(table: pa.Table) -> Iterator[PaymentEvent]:
-    """`PaymentEvent`s from a `transactions` table (the simulator's columns), row by row."""
+    """`PaymentEvent`s from a `transactions` table (the simulator's columns), row by row.
+
+    `payer_available` is read from the column of that name when the table has one (the world
+    reader derives it, `clearline.risk.world.payer_available`); otherwise it is None."""
     timestamps = table.column("timestamp").cast(pa.int64()).to_pylist()
     names = (
         "from_account_id",
@@ -687,5 +700,7 @@ def events_from_table(table: pa.Table) -> Iterator[PaymentEvent]:
         else table.column(n).to_pylist()
         for n in names
     ]
+    if AVAILABLE_COLUMN in table.column_names:
+        columns.append(table.column(AVAILABLE_COLUMN).to_pylist())
     for timestamp, *values in zip(timestamps, *columns, strict=True):
         yield PaymentEvent(timestamp, *values)
