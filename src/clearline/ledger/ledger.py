@@ -276,6 +276,14 @@ class Ledger:
         wanted = [check_uint(account_id, U128_MAX, "id") for account_id in ids]
         return self._read(lambda: self._queries.lookup_accounts(wanted))
 
+    async def lookup_accounts_async(self, ids: Sequence[int]) -> list[Account]:
+        """`lookup_accounts` for an event loop: queued to the writer like a write, awaited
+        without a thread of the loop's pool."""
+        wanted = [check_uint(account_id, U128_MAX, "id") for account_id in ids]
+        return await asyncio.wrap_future(
+            self._submit(_Request("call", call=lambda: self._queries.lookup_accounts(wanted)))
+        )
+
     def lookup_transfers(self, ids: Sequence[int]) -> list[Transfer]:
         """The transfers found among `ids`, in the order asked."""
         wanted = [check_uint(transfer_id, U128_MAX, "id") for transfer_id in ids]

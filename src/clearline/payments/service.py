@@ -692,6 +692,7 @@ class PaymentService:
             self.customers.get(destination.customer_id) if destination.customer_id else None
         )
         try:
+            available = await self._available(source)
             decision = self.gate.decide(
                 PaymentEvent(
                     timestamp_ns=now,
@@ -709,6 +710,7 @@ class PaymentService:
                     to_country=request.destination_country
                     or (destination_customer.country if destination_customer else customer.country),
                     transaction_id=identifier & ((1 << 63) - 1),
+                    payer_available=available,
                 )
             )
             self.decisions[decision.action] += 1
@@ -756,6 +758,16 @@ class PaymentService:
         )
         await self._insert(payment, idempotency, response)
         return payment
+
+    async def _available(self, source: AccountInfo) -> int | None:
+        """What the source wallet can spend now, the risk model's `payer_available`: credits
+        posted less debits posted and pending (the ledger's own rule for a wallet, which may not
+        be debited beyond its credits); None when the ledger has no such account."""
+        found = await self.ledger.lookup_accounts_async([source.id])
+        if not found:
+            return None
+        account = found[0]
+        return account.credits_posted - account.debits_posted - account.debits_pending
 
     async def _move(
         self,
