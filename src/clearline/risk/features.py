@@ -9,8 +9,10 @@ Guarantees:
   offline and batch vectors from the written tables, bit for bit).
 - Point-in-time correct. A vector depends only on events strictly earlier in stream order, on the
   entity context known before the stream started (KYC tier, account tenure, reference FX rates),
-  and on fraud reports whose `known_at_ns` is not after the event (`report_fraud`). Events must
-  arrive in non-decreasing time order; an earlier timestamp is refused.
+  on fraud reports whose `known_at_ns` is not after the event (`report_fraud`), and on the
+  event's own fields, among them `payer_available`, the payer's funds just before it (which the
+  caller reads from its ledger; offline, `clearline.risk.world` rebuilds it from earlier rows).
+  Events must arrive in non-decreasing time order; an earlier timestamp is refused.
 - Bounded memory per account and per device: every window, history and "seen" set is capped by a
   named constant below (counts saturate at the cap; the oldest entry goes first).
 - Money sums inside windows are exact integers in the account's own asset; conversion to USD
