@@ -123,7 +123,8 @@ def build(names: tuple[str, ...] = NATIVE_MODULES, quiet: bool = True) -> None:
                 "from setuptools import setup\n"
                 "from mypyc.build import mypycify\n"
                 f"setup(name='clearline-native', ext_modules=mypycify(["
-                f"'--ignore-missing-imports', {str(source_path(name).relative_to(PACKAGE_ROOT))!r}"
+                f"'--ignore-missing-imports', '--cache-dir={Path(work) / 'mypy'}', "
+                f"{str(source_path(name).relative_to(PACKAGE_ROOT))!r}"
                 f"], opt_level='3', target_dir={str(Path(work) / 'c')!r}))\n"
             )
             command = [

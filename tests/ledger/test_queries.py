@@ -419,3 +419,29 @@ def test_queries_identical_after_reopen(
     before = answers(ledger)
     reopened = reopen(ledger)
     assert answers(reopened) == before
+
+
+def test_peek_spendable_is_credits_less_debits_posted_and_pending(tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "peek", clock=ManualClock(10**18), sealed=False)
+    try:
+        ledger.create_accounts([Account(id=i, asset="USD", code=1) for i in (1, 2)])
+        ledger.create_transfers(
+            [
+                Transfer(id=10, debit_account_id=1, credit_account_id=2, amount=500, code=1),
+                Transfer(
+                    id=11,
+                    debit_account_id=2,
+                    credit_account_id=1,
+                    amount=120,
+                    code=1,
+                    flags=F.PENDING,
+                    timeout=60,
+                ),
+            ]
+        )
+        (two,) = ledger.lookup_accounts([2])
+        assert ledger.peek_spendable(2) == two.credits_posted - two.debits_posted - 120 == 380
+        assert ledger.peek_spendable(1) == -500  # holds on the other side do not count
+        assert ledger.peek_spendable(99) is None
+    finally:
+        ledger.close()

@@ -107,6 +107,23 @@ def test_each_decision_moves_what_it_should(world: World) -> None:
     assert world.balance(world.a) == (500_000_00 - 100_00, 950_00)  # nothing moved
 
 
+def test_the_risk_gate_sees_what_the_payer_can_spend(world: World) -> None:
+    """`payer_available` is the source wallet's posted balance less its holds, before the
+    payment: the funds the ledger would let it spend."""
+    seen = []
+    decide = world.service.gate.decide
+
+    def recording(event):  # type: ignore[no-untyped-def]
+        seen.append(event.payer_available)
+        return decide(event)
+
+    world.service.gate.decide = recording  # type: ignore[method-assign]
+    world.pay(100_00)
+    world.pay(950_00)  # held for review
+    world.pay(200_00)
+    assert seen == [500_000_00, 500_000_00 - 100_00, 500_000_00 - 100_00 - 950_00]
+
+
 def test_review_approve_and_reject_settle_the_hold(world: World) -> None:
     first, second = world.pay(950_00), world.pay(920_00)
     approved = run(world.service.approve_review(first.id))

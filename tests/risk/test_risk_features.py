@@ -6,6 +6,8 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from clearline.core.errors import InvalidInput
@@ -32,28 +34,58 @@ from clearline.sim.config import SimConfig
 HOUR_NS = 3_600 * 10**9
 
 
-def _payment_event(sim_event: object) -> PaymentEvent:
-    names = {item.name for item in dataclasses.fields(PaymentEvent)}
-    return PaymentEvent(**{name: getattr(sim_event, name) for name in names})
+def _payment_event(sim_event: object, payer_available: int | None = None) -> PaymentEvent:
+    names = {item.name for item in dataclasses.fields(PaymentEvent)} - {"payer_available"}
+    values = {name: getattr(sim_event, name) for name in names}
+    return PaymentEvent(**values, payer_available=payer_available)
+
+
+class RunningLedger:
+    """What a bank's ledger knows online: each account's funds (balance plus credit line), moved
+    by every payment as it happens; the scalar counterpart of `payer_available`'s vector sums."""
+
+    def __init__(self, accounts: pa.Table) -> None:
+        self.funds = dict(
+            zip(
+                accounts.column("account_id").to_pylist(),
+                pc.add(
+                    accounts.column("opening_balance"), accounts.column("credit_limit")
+                ).to_pylist(),
+                strict=True,
+            )
+        )
+
+    def pay(self, sim_event: object) -> int:
+        """The payer's funds before `sim_event`, then the event applied."""
+        before = self.funds[sim_event.from_account_id]  # type: ignore[attr-defined]
+        self.funds[sim_event.from_account_id] -= sim_event.amount_paid  # type: ignore[attr-defined]
+        self.funds[sim_event.to_account_id] += sim_event.amount_received  # type: ignore[attr-defined]
+        return before
 
 
 def test_online_stream_equals_offline_replay_and_batch_with_a_restart(
-    stream_config: SimConfig, stream_world: LabelledWorld, tmp_path: Path
+    stream_config: SimConfig,
+    stream_world: LabelledWorld,
+    stream_tables: dict[str, pa.Table],
+    tmp_path: Path,
 ) -> None:
     world = stream_world
     reports = reports_from_labels(world.transactions, world.is_fraud, world.context, DAY_NS)
     assert reports, "the stream must carry fraud reports so the graph features are exercised"
     offline = replay(events_from_table(world.transactions), world.context, reports)
     assert offline[:, FEATURE_INDEX["payee_flagged_contacts"]].max() > 0
-    # online: the simulator's live stream, reports arriving as time passes, a restart half way
+    assert not np.isnan(offline[:, FEATURE_INDEX["amount_to_available"]]).any()
+    # online: the simulator's live stream, the payer's funds from a running ledger, reports
+    # arriving as time passes, a restart half way
     state, waiting, online = FeatureState(world.context), list(reports), []
+    ledger = RunningLedger(stream_tables["accounts"])
     for index, sim_event in enumerate(stream_events(stream_config)):
         while waiting and waiting[0][0] <= sim_event.timestamp_ns:
             state.report_fraud(waiting[0][1], waiting.pop(0)[0])
         if index == len(offline) // 2:
             state.snapshot(tmp_path / "state.pickle")
             state = FeatureState.restore(tmp_path / "state.pickle")
-        online.append(state.observe(_payment_event(sim_event)))
+        online.append(state.observe(_payment_event(sim_event, ledger.pay(sim_event))))
     assert len(online) == len(offline) > 1_000
     assert np.array_equal(np.array(online), offline, equal_nan=True)
     # batch scoring: the same vectors, and the same scores as one matrix call
@@ -140,6 +172,21 @@ def test_amount_ratio_device_novelty_and_hour_habit() -> None:
     assert _value(vector, "new_device") == 1
     assert _value(vector, "hour_share") == 0
     assert np.isnan(_value(state.observe(_event(200.0, payer=5)), "amount_to_median_30d"))
+
+
+def test_amount_to_available_reads_the_payers_funds_and_nothing_else() -> None:
+    state = FeatureState(FeatureContext(usd_per_unit={"USD": 0.01}))
+    drain = state.observe(_event(0.0, amount=700, payer_available=1_000))
+    assert _value(drain, "amount_to_available") == pytest.approx(0.7)
+    assert np.isnan(_value(state.observe(_event(1.0)), "amount_to_available"))  # unknown
+    empty = state.observe(_event(2.0, payer_available=0))
+    assert np.isnan(_value(empty, "amount_to_available"))
+    # the funds change that one feature only, and nothing the state remembers
+    known = replay([_event(3.0, payer_available=5_000), _event(4.0)], state.context)
+    unknown = replay([_event(3.0), _event(4.0)], state.context)
+    other = [FEATURE_INDEX[n] for n in FEATURE_NAMES if n != "amount_to_available"]
+    assert np.array_equal(known[:, other], unknown[:, other], equal_nan=True)
+    assert _value(tuple(known[0]), "amount_to_available") == pytest.approx(0.2)
 
 
 def test_memory_per_account_is_bounded() -> None:

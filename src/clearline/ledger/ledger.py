@@ -276,6 +276,18 @@ class Ledger:
         wanted = [check_uint(account_id, U128_MAX, "id") for account_id in ids]
         return self._read(lambda: self._queries.lookup_accounts(wanted))
 
+    def peek_spendable(self, account_id: int) -> int | None:
+        """Credits posted less debits posted and pending of `account_id` as the writer holds them
+        right now, read without waiting for it: no queue, no thread hand-off, a dictionary
+        lookup. It may include a group being committed at this moment (not yet durable, and it
+        could still roll back), so it is an estimate: the risk room's `payer_available` reads it;
+        whether money may move is decided by the engine alone. None when there is no such
+        account."""
+        state = self._engine.accounts.get(account_id)
+        if state is None:
+            return None
+        return state.credits_posted - state.debits_posted - state.debits_pending
+
     def lookup_transfers(self, ids: Sequence[int]) -> list[Transfer]:
         """The transfers found among `ids`, in the order asked."""
         wanted = [check_uint(transfer_id, U128_MAX, "id") for transfer_id in ids]

@@ -709,6 +709,7 @@ class PaymentService:
                     to_country=request.destination_country
                     or (destination_customer.country if destination_customer else customer.country),
                     transaction_id=identifier & ((1 << 63) - 1),
+                    payer_available=self.ledger.peek_spendable(source.id),
                 )
             )
             self.decisions[decision.action] += 1

@@ -9,8 +9,10 @@ Guarantees:
   offline and batch vectors from the written tables, bit for bit).
 - Point-in-time correct. A vector depends only on events strictly earlier in stream order, on the
   entity context known before the stream started (KYC tier, account tenure, reference FX rates),
-  and on fraud reports whose `known_at_ns` is not after the event (`report_fraud`). Events must
-  arrive in non-decreasing time order; an earlier timestamp is refused.
+  on fraud reports whose `known_at_ns` is not after the event (`report_fraud`), and on the
+  event's own fields, among them `payer_available`, the payer's funds just before it (which the
+  caller reads from its ledger; offline, `clearline.risk.world` rebuilds it from earlier rows).
+  Events must arrive in non-decreasing time order; an earlier timestamp is refused.
 - Bounded memory per account and per device: every window, history and "seen" set is capped by a
   named constant below (counts saturate at the cap; the oldest entry goes first).
 - Money sums inside windows are exact integers in the account's own asset; conversion to USD
@@ -65,7 +67,9 @@ MIN_HOUR_HISTORY: Final = 5
 """Payments an account needs before its hour-of-day habit is judged."""
 MATRIX_CHUNK_EVENTS: Final = 8_192
 """Vectors joined into a matrix at a time by `replay`."""
-SNAPSHOT_FORMAT: Final = "clearline.risk.features/3"
+SNAPSHOT_FORMAT: Final = "clearline.risk.features/4"
+AVAILABLE_COLUMN: Final = "payer_available"
+"""Optional `transactions` column read into `PaymentEvent.payer_available`."""
 
 OWNER_KINDS = ("person", "merchant", "enterprise", "participant")
 MCC_RISK: Final = {
@@ -125,6 +129,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
     _spec("hours_since_last_inflow", "paid out {value:.1f} h after money arrived"),
     _spec("amount_to_last_inflow", "amount is {value:.2f}× the payment the account last received"),
     _spec("last_inflow_from_new_sender", "the money just received came from a first-time sender"),
+    _spec("amount_to_available", "amount is {value:.0%} of the funds the payer had available"),
     _spec("first_time_counterparty", "first payment to this counterparty"),
     _spec("payee_paid_payer_before", "payee has paid this payer before"),
     _spec("device_present", "a device was used"),
@@ -166,6 +171,9 @@ class PaymentEvent:
     """One payment as the risk room sees it (amounts in integer minor units of the named asset).
 
     device_id and merchant_category are None when absent; transaction_id is informational only.
+    payer_available: what the payer could spend just before this payment, in minor units of
+    `asset_paid`: its balance plus any unused credit line (a bank's ledger knows it at decision
+    time); None when unknown. Never negative for a payment the payer could afford.
     """
 
     timestamp_ns: int
@@ -182,6 +190,7 @@ class PaymentEvent:
     from_country: str = ""
     to_country: str = ""
     transaction_id: int = 0
+    payer_available: int | None = None
 
 
 def _field_values(value: object) -> tuple[object, ...]:
@@ -591,6 +600,9 @@ class FeatureState:
             since / HOUR_NS if inflow else math.nan,
             _ratio(amount, payer.last_inflow_amount) if inflow else math.nan,
             payer.last_inflow_new_sender,
+            _ratio(amount, event.payer_available)
+            if event.payer_available is not None
+            else math.nan,
         )
 
     def _novelty(
@@ -779,7 +791,10 @@ def reports_from_labels(
 
 
 def events_from_table(table: pa.Table) -> Iterator[PaymentEvent]:
-    """`PaymentEvent`s from a `transactions` table (the simulator's columns), row by row."""
+    """`PaymentEvent`s from a `transactions` table (the simulator's columns), row by row.
+
+    `payer_available` is read from the column of that name when the table has one (the world
+    reader derives it, `clearline.risk.world.payer_available`); otherwise it is None."""
     timestamps = table.column("timestamp").cast(pa.int64()).to_pylist()
     names = (
         "from_account_id",
@@ -803,5 +818,7 @@ def events_from_table(table: pa.Table) -> Iterator[PaymentEvent]:
         else table.column(n).to_pylist()
         for n in names
     ]
+    if AVAILABLE_COLUMN in table.column_names:
+        columns.append(table.column(AVAILABLE_COLUMN).to_pylist())
     for timestamp, *values in zip(timestamps, *columns, strict=True):
         yield PaymentEvent(timestamp, *values)

@@ -4,6 +4,13 @@ Guarantees:
 - Only facts known before the first payment enter the `FeatureContext`: KYC tier, age band and
   account tenure at the start, and the FX mid rates of the first day (the reference rates).
 - Labels are read from `labels.parquet` and joined by `transaction_id`; they never enter features.
+- Each payment's `payer_available` (what the payer could spend just before it: balance plus unused
+  credit line) is rebuilt point-in-time from the accounts' opening balances and credit limits and
+  the payments strictly earlier in table order, the order the simulator settled them in. Every
+  movement of money in a world is a transaction row (no fees; FX sits inside `amount_received`;
+  refunds, cash and laundering are rows too), so this is the simulator's own running balance,
+  which settlement never lets a payment exceed (tested). Without opening balances the column is
+  not added and the field stays None.
 - A missing file or column is a typed `InvalidInput` naming it.
 """
 
@@ -20,7 +27,7 @@ import pyarrow.parquet as pq
 
 from clearline.core.assets import asset as asset_of
 from clearline.core.errors import InvalidInput
-from clearline.risk.features import AccountProfile, FeatureContext
+from clearline.risk.features import AVAILABLE_COLUMN, AccountProfile, FeatureContext
 
 AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55-64", "65+")
 WORLD_TABLES = ("transactions", "labels", "accounts", "people", "fx_rates")
@@ -59,6 +66,9 @@ def world_from_tables(tables: dict[str, pa.Table]) -> LabelledWorld:
     ):
         raise InvalidInput("labels do not match transactions row for row", code="labels_mismatch")
     scenario = labels.column("fraud_scenario").cast(pa.string()).to_pylist()
+    available = payer_available(transactions, tables["accounts"])
+    if available is not None:
+        transactions = transactions.append_column(AVAILABLE_COLUMN, available)
     return LabelledWorld(
         transactions=transactions,
         is_fraud=np.asarray(labels.column("is_fraud").to_pylist(), dtype=np.int8),
@@ -94,3 +104,55 @@ def _profiles(tables: dict[str, pa.Table]) -> dict[int, AccountProfile]:
         tenure = float(row.tenure_days) if row.tenure_days is not None else math.nan
         profiles[int(row.account_id)] = AccountProfile(tier, tenure, band, str(row.owner_kind))
     return profiles
+
+
+def payer_available(transactions: pa.Table, accounts: pa.Table) -> pa.Array | None:
+    """Per payment, the payer's balance plus credit line just before it (int64 minor units of
+    the payer's asset; null for a payer the accounts table does not know). None when `accounts`
+    has no `opening_balance` column.
+
+    Vectorised: every row contributes −amount_paid to its payer (at position 2·row) and
+    +amount_received to its payee (2·row + 1); a stable sort by (account, position) and a
+    cumulative sum per account give each account's running balance, and the payer's entry minus
+    its own change is the balance strictly before the row."""
+    if "opening_balance" not in accounts.column_names:
+        return None
+    ids = np.asarray(accounts.column("account_id").to_numpy(), dtype=np.int64)
+    opening = np.asarray(accounts.column("opening_balance").to_numpy(), dtype=np.int64)
+    credit = (
+        np.asarray(accounts.column("credit_limit").to_numpy(), dtype=np.int64)
+        if "credit_limit" in accounts.column_names
+        else np.zeros(len(ids), dtype=np.int64)
+    )
+    order = np.argsort(ids, kind="stable")
+    ids, start = ids[order], (opening + credit)[order]
+    payer, payer_known = _index(ids, transactions.column("from_account_id"))
+    payee, payee_known = _index(ids, transactions.column("to_account_id"))
+    rows = len(payer)
+    account = np.concatenate([payer, payee])
+    change = np.concatenate(
+        [
+            -np.asarray(transactions.column("amount_paid").to_numpy(), dtype=np.int64),
+            np.asarray(transactions.column("amount_received").to_numpy(), dtype=np.int64),
+        ]
+    )
+    change[:rows][~payer_known] = 0
+    change[rows:][~payee_known] = 0
+    position = np.concatenate([2 * np.arange(rows), 2 * np.arange(rows) + 1])
+    by_account = np.lexsort((position, account))
+    running = np.cumsum(change[by_account])
+    sorted_account = account[by_account]
+    first = np.flatnonzero(np.r_[True, sorted_account[1:] != sorted_account[:-1]])
+    offset = np.r_[0, running[first[1:] - 1]] if len(first) else np.zeros(0, dtype=np.int64)
+    running -= np.repeat(offset, np.diff(np.r_[first, len(sorted_account)]))
+    before = np.empty(2 * rows, dtype=np.int64)
+    before[by_account] = running - change[by_account] + start[sorted_account]
+    return pa.array(before[:rows], type=pa.int64(), mask=~payer_known)
+
+
+def _index(sorted_ids: np.ndarray, column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of `column`'s ids in `sorted_ids` (0 where absent) and whether each is there."""
+    wanted = np.asarray(column.to_numpy(), dtype=np.int64)
+    found = np.clip(np.searchsorted(sorted_ids, wanted), 0, max(len(sorted_ids) - 1, 0))
+    known = sorted_ids[found] == wanted if len(sorted_ids) else np.zeros(len(wanted), dtype=bool)
+    return np.where(known, found, 0), known
