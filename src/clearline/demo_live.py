@@ -35,7 +35,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -179,8 +179,7 @@ def train_on_history(
         world.context.usd_per_unit,
     )
     events = (
-        replace(
-            event,
+        event._replace(
             from_account_id=mapping.get(event.from_account_id, event.from_account_id),
             to_account_id=mapping.get(event.to_account_id, event.to_account_id),
             device_id=None if event.device_id is None else device_number(str(event.device_id)),

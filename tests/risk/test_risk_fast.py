@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clearline.risk.fast import SingleRowScorer
+from clearline.risk.fast import MatrixScorer, SingleRowScorer
 from clearline.risk.model import lightgbm
 
 
@@ -41,3 +41,15 @@ def test_fast_contributions_equal_pred_contrib(booster) -> None:  # type: ignore
     expected = booster.predict(rows, num_threads=1, pred_contrib=True)
     mine = np.array([scorer.contributions(row) for row in rows])
     assert np.allclose(mine, expected, rtol=0, atol=1e-12)
+
+
+def test_matrix_scores_equal_booster_predict(booster) -> None:  # type: ignore[no-untyped-def]
+    rows = np.random.default_rng(11).normal(size=(700, 6))
+    rows[::5, 3] = np.nan
+    scorer = MatrixScorer(booster, 6)
+    expected = booster.predict(rows, num_threads=1)
+    assert np.array_equal(scorer.score(rows), expected)
+    assert np.array_equal(scorer.score(np.asfortranarray(rows[:10])), expected[:10])
+    assert scorer.score(np.empty((0, 6))).shape == (0,)
+    with pytest.raises(ValueError, match="expected rows of 6 features"):
+        scorer.score(np.zeros((3, 5)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ HOUR_NS = 3_600 * 10**9
 
 
 def _payment_event(sim_event: object, payer_available: int | None = None) -> PaymentEvent:
-    names = {item.name for item in dataclasses.fields(PaymentEvent)} - {"payer_available"}
+    names = set(PaymentEvent._fields) - {"payer_available"}
     values = {name: getattr(sim_event, name) for name in names}
     return PaymentEvent(**values, payer_available=payer_available)
 
