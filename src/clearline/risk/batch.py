@@ -30,7 +30,12 @@ WIDTH = len(FEATURE_NAMES)
 def score_events(
     model: RiskModel, state: FeatureState, events: Iterable[PaymentEvent]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(features, scores) of `events`, folding them into `state` as `observe` does."""
+    """(features, scores) of `events`, folding them into `state` as `observe` does.
+
+    The loop over events stays here, interpreted, rather than in the compiled feature module
+    beside `replay`'s twin of it: the interpreter offers the GIL between events, so the model's
+    worker gets it back within one event when its C call returns; a compiled loop would hold it
+    for a whole chunk (measured: 55-56k against 63-64k events/s)."""
     observe, pack = state.observe, ROW.pack
     matrices: list[np.ndarray] = []
     pending: list[Future[np.ndarray]] = []
