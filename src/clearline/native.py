@@ -55,12 +55,12 @@ def stamp_path(name: str) -> Path:
 def extension_paths(name: str) -> list[Path]:
     """The built extension of `name` and mypyc's runtime library beside it, where present."""
     source = source_path(name)
-    return [
+    candidates = (
         source.with_name(source.stem + infix + suffix)
         for infix in ("", "__mypyc")
         for suffix in importlib.machinery.EXTENSION_SUFFIXES
-        if source.with_name(source.stem + infix + suffix).exists()
-    ]
+    )
+    return [path for path in candidates if path.exists()]
 
 
 def source_hash(name: str) -> str:
@@ -112,13 +112,14 @@ class BuildFailed(Exception):
     """mypyc or the C compiler failed; the message says what to do."""
 
 
-def build(names: tuple[str, ...] = NATIVE_MODULES, quiet: bool = True) -> None:
+def build(names: tuple[str, ...] = NATIVE_MODULES) -> None:
     """Compile `names` with mypyc into extensions beside their sources, with their stamps."""
-    if shutil.which(sysconfig.get_config_var("CC").split()[0] or "cc") is None:
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
         raise BuildFailed("no C compiler found: install gcc to build the compiled modules")
     with tempfile.TemporaryDirectory(prefix="clearline-native-") as work:
         for name in names:
-            hashes = source_hash(name)
+            built_from = source_hash(name)
             script = (
                 "from setuptools import setup\n"
                 "from mypyc.build import mypycify\n"
@@ -141,7 +142,7 @@ def build(names: tuple[str, ...] = NATIVE_MODULES, quiet: bool = True) -> None:
             done = subprocess.run(
                 command,
                 cwd=PACKAGE_ROOT,
-                capture_output=quiet,
+                capture_output=True,
                 text=True,
                 timeout=BUILD_TIMEOUT_S,
                 check=False,
@@ -151,7 +152,7 @@ def build(names: tuple[str, ...] = NATIVE_MODULES, quiet: bool = True) -> None:
                 raise BuildFailed(
                     f"compiling {name} failed; the Python source runs instead\n{detail}"
                 )
-            stamp_path(name).write_text(hashes + "\n")
+            stamp_path(name).write_text(built_from + "\n")
 
 
 def clean(names: tuple[str, ...] = NATIVE_MODULES) -> None:
