@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from clearline.risk.byod import DataSchema, InvalidData, check_columns, read_data, train_data
 from clearline.risk.cli import risk_app
+from clearline.risk.model import FEW_POSITIVES
 
 WIDE = {"COLUMNS": "400"}
 
@@ -78,6 +79,10 @@ def test_card_shaped_csv_trains_evaluates_and_compares(tmp_path: Path) -> None:
     assert code == 0, output
     for name in ("model.txt", "baseline/model.txt", "data_schema.json", "metrics.json"):
         assert (tmp_path / "model" / name).exists(), name
+    training = json.loads((tmp_path / "model" / "metrics.json").read_text())["training"]
+    assert (f"warning: only {training['positives']} fraudulent" in output) == (
+        training["positives"] < FEW_POSITIVES
+    )
     code, output = invoke(
         "evaluate", "--model", str(tmp_path / "model"), "--data", str(tmp_path / "later.csv"),
         "--label", "Class", "--out", str(tmp_path / "report"),

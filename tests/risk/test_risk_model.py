@@ -12,7 +12,14 @@ import pytest
 from clearline.core.errors import InvalidInput
 from clearline.risk.decide import Decider, describe
 from clearline.risk.features import FEATURE_NAMES, FeatureState, events_from_table
-from clearline.risk.model import TrainConfig, cost_threshold, fit, time_split
+from clearline.risk.model import (
+    FEW_POSITIVES,
+    TrainConfig,
+    cost_threshold,
+    fit,
+    time_split,
+    training_summary,
+)
 from clearline.risk.pipeline import evaluate_world, prepare
 from clearline.risk.registry import load_model
 from clearline.risk.rules import DEFAULT_RULES_PATH, compile_expression, load_rules, parse_rules
@@ -67,6 +74,12 @@ def test_model_directory_round_trips_and_has_reports(trained: Path, train_world_
     assert set(metrics["test"]["recall_at_fpr"]) == {"0.001", "0.01"}
     model = load_model(trained)
     prepared = prepare(read_world(train_world_dir))
+    split = time_split(prepared.timestamps_ns, TrainConfig())
+    training = metrics["training"]
+    assert training["rows"] == len(split.train)
+    assert training["positives"] == int(prepared.world.is_fraud[split.train].sum()) < FEW_POSITIVES
+    assert f"only {training['positives']} fraudulent payments" in training["warning"]
+    assert "longer history" in (trained / "model_card.md").read_text()
     assert model.score(prepared.features[:5]).shape == (5,)
     (trained / "fingerprint.txt").write_text("tampered\n")
     with pytest.raises(InvalidInput):
@@ -89,6 +102,15 @@ def test_evaluate_on_an_unseen_world_beats_the_raw_baseline(
     assert budget["model_recall"] >= budget["rules_recall"]
     assert set(budget["per_scenario"]) == set(metrics["model"]["per_scenario_recall"])
     assert metrics["model_without_fraud_reports"]["rows"] == block["rows"]
+    later = metrics["later_period"]
+    world = read_world(other_world_dir)
+    stamps = np.asarray(world.transactions.column("timestamp").cast("int64").to_numpy())
+    held = stamps >= later["from"]
+    assert later["rows"] == int(held.sum()) < block["rows"]
+    assert later["positives"] == int(world.is_fraud[held].sum())
+    cut = np.sort(stamps)[int(len(stamps) * TrainConfig().train_share)]
+    assert later["from"] == cut  # the same cut the training split makes
+    assert later["vs_rules"]["model_recall_at_fpr"] == later["recall_at_fpr"]["0.01"]
 
 
 def test_decisions_match_offline_scores_and_carry_reasons(
@@ -138,6 +160,19 @@ def test_reasons_read_as_words() -> None:
 def _cost(labels: np.ndarray, scores: np.ndarray, threshold: float, fp: float, fn: float) -> float:
     declined = scores >= threshold
     return float(((declined & (labels == 0)).sum()) * fp + ((~declined & (labels == 1)).sum()) * fn)
+
+
+def test_training_summary_warns_only_below_the_fraud_floor() -> None:
+    labels = np.zeros(2_000, dtype=np.int8)
+    labels[:FEW_POSITIVES] = 1
+    split = time_split(np.arange(2_000), TrainConfig(train_share=0.5, validation_share=0.25))
+    assert training_summary(labels, split) == {
+        "rows": 1_000,
+        "positives": FEW_POSITIVES,
+        "warning": None,
+    }
+    labels[FEW_POSITIVES - 1] = 0
+    assert training_summary(labels, split)["warning"].startswith(f"only {FEW_POSITIVES - 1} ")
 
 
 def test_cost_threshold_is_the_cheapest_cut_on_validation() -> None:

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from clearline.core.errors import InvalidInput
 from clearline.risk.features import FEATURE_NAMES, FeatureContext, PaymentEvent, replay
 from clearline.risk.metrics import evaluate_scores
-from clearline.risk.model import RiskModel, TrainConfig, fit, time_split
+from clearline.risk.model import RiskModel, TrainConfig, fit, time_split, training_summary
 from clearline.risk.pipeline import hash_code
 from clearline.risk.registry import load_model, save_model
 from clearline.risk.report import model_card, write_metrics, write_plots
@@ -308,6 +308,7 @@ def train_data(
     test = split.test
     metrics: dict[str, Any] = {
         "model_version": model.version_,
+        "training": training_summary(labels, split),
         "test": evaluate_scores(
             labels[test],
             model.score(features[test]),

@@ -93,6 +93,9 @@ def train(
             error.message, param_hint="--data" if data else "--world"
         ) from error
     typer.echo(f"model {model.version_} written to {out}")
+    training = json.loads((out / "metrics.json").read_text(encoding="utf-8")).get("training", {})
+    if training.get("warning"):
+        typer.echo(f"warning: {training['warning']}", err=True)
 
 
 @risk_app.command("evaluate")

@@ -6,6 +6,11 @@ Guarantees:
   training slice with the same settings, but on raw transaction columns only, so the value of the
   features is visible. The rules-only baseline ranks by the rule weights; the report compares the
   model with it at 1% false-positive rate and at the rules' own alert budget (`vs_rules`).
+- The report covers the whole unseen world and, apart, its held-out later period
+  (`later_period`: the rows from the cut `time_split` makes after the training share), whose
+  features have the world's earlier rows as history, as a system already in service would.
+- Training records the training slice's rows and frauds (`training`) and warns when the frauds
+  are fewer than `FEW_POSITIVES`.
 - Fraud reports: a deployed system learns of confirmed fraud some time after it happens. Worlds
   are replayed with the reports a bank would have received (the receiving person account of each
   labelled fraudulent payment, known REPORT_DELAY_NS later; `reports_from_labels`), never sooner.
@@ -37,7 +42,7 @@ from clearline.risk.features import (
     reports_from_labels,
 )
 from clearline.risk.metrics import evaluate_scores, recall_at_fpr
-from clearline.risk.model import RiskModel, TrainConfig, fit, time_split
+from clearline.risk.model import RiskModel, TrainConfig, fit, time_split, training_summary
 from clearline.risk.registry import save_model
 from clearline.risk.report import model_card, write_metrics, write_plots
 from clearline.risk.rules import DEFAULT_RULES_PATH, RuleSet, load_rules
@@ -132,6 +137,7 @@ def train_world(world_dir: Path, out: Path, config: TrainConfig | None = None) -
     test_scores = model.score(prepared.features[split.test])
     metrics = {
         "model_version": model.version_,
+        "training": training_summary(world.is_fraud, split),
         "validation": evaluate_scores(
             world.is_fraud[split.validation],
             model.score(prepared.features[split.validation]),
@@ -209,9 +215,37 @@ def evaluate_world(
     metrics["model_without_fraud_reports"] = evaluate_scores(
         world.is_fraud, model.score(silent.features), model.review_threshold_, world.scenario
     )
+    metrics["later_period"] = later_period(
+        unseen.timestamps_ns, world, scores, rule_scores, model.review_threshold_, config
+    )
     write_metrics(out, metrics)
     write_plots(out, world.is_fraud, scores, _importance(model))
     return metrics
+
+
+def later_period(
+    timestamps_ns: np.ndarray,
+    world: LabelledWorld,
+    scores: np.ndarray,
+    rule_scores: np.ndarray,
+    review_threshold: float,
+    config: TrainConfig,
+) -> dict[str, Any]:
+    """The unseen world's held-out later period: every row at or after the cut that
+    `time_split` puts after the training share (what would be its validation and test slices),
+    scored with features replayed over the whole world, so the earlier part is history, as in
+    a system already running. Metrics as for the whole world, with the rules comparison."""
+    held = np.zeros(len(timestamps_ns), dtype=bool)
+    split = time_split(timestamps_ns, config)
+    held[split.validation] = True
+    held[split.test] = True
+    labels, scenarios = world.is_fraud[held], world.scenario[held]
+    return {
+        "from": int(timestamps_ns[held].min()) if held.any() else None,
+        "share_of_rows": float(held.mean()),
+        **evaluate_scores(labels, scores[held], review_threshold, scenarios),
+        "vs_rules": versus_rules(labels, scores[held], rule_scores[held], scenarios),
+    }
 
 
 def versus_rules(

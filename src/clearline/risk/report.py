@@ -71,9 +71,15 @@ def model_card(version: str, params: dict[str, Any], metrics: dict[str, Any]) ->
         "## Training",
         f"- Parameters: `{json.dumps(params, sort_keys=True)}`",
         "- Split: strictly time-ordered train / validation / test; thresholds from validation.",
-        "",
-        "## Measured",
     ]
+    training = metrics.get("training")
+    if isinstance(training, dict):
+        lines.append(
+            f"- Training slice: {training['rows']} rows, {training['positives']} fraudulent."
+        )
+        if training.get("warning"):
+            lines.append(f"- **Warning:** {training['warning']}.")
+    lines += ["", "## Measured"]
     for slice_name, block in metrics.items():
         if isinstance(block, dict) and "pr_auc" in block:
             lines.append(
