@@ -167,7 +167,7 @@ def train_on_history(
         replay,
     )
     from clearline.risk.metrics import evaluate_scores
-    from clearline.risk.model import TrainConfig, fit, time_split
+    from clearline.risk.model import TrainConfig, fit, time_split, training_summary
     from clearline.risk.registry import save_model
     from clearline.risk.report import model_card, write_metrics
     from clearline.risk.world import world_from_tables
@@ -199,6 +199,7 @@ def train_on_history(
     metrics = {
         "model_version": model.version_,
         "trained_on": "demo history days",
+        "training": training_summary(world.is_fraud, split),
         **{
             name: evaluate_scores(
                 world.is_fraud[rows],

@@ -10,11 +10,28 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
+from sklearn.metrics import average_precision_score
 from typer.testing import CliRunner
 
-from clearline.risk.byod import DataSchema, InvalidData, check_columns, read_data, train_data
+from clearline.risk.byod import (
+    DataSchema,
+    InvalidData,
+    account_number,
+    check_columns,
+    design,
+    evaluate_data,
+    fraud_reports,
+    history_for,
+    infer_schema,
+    labels_in_time_order,
+    load_schema,
+    model_names,
+    read_data,
+    train_data,
+)
 from clearline.risk.cli import risk_app
 from clearline.risk.model import FEW_POSITIVES
+from clearline.risk.pipeline import REPORT_DELAY_NS
 
 WIDE = {"COLUMNS": "400"}
 
@@ -160,3 +177,90 @@ def test_iso_times_are_parsed() -> None:
     column = pa.chunked_array([["2026-01-01T00:00:00Z", "2026-01-01T01:00:00+00:00"]])
     stamps = parse_time_ns(column, "when")
     assert stamps[1] - stamps[0] == 3_600 * 10**9
+
+
+def _split_in_time(table: pa.Table, share: float) -> tuple[pa.Table, pa.Table]:
+    """The rows before and from the first `step` at `share` of the file (no step in both)."""
+    steps = np.asarray(table.column("step").to_numpy())
+    cut = np.sort(steps)[int(len(steps) * share)]
+    return table.filter(pa.array(steps < cut)), table.filter(pa.array(steps >= cut))
+
+
+MOBILE = DataSchema("step", "amount", "nameOrig", "nameDest", drop=(), scenario="fraudType")
+
+
+def test_a_later_file_continues_the_training_history(tmp_path: Path) -> None:
+    whole = mobile_money_like(5)
+    first, later = _split_in_time(whole, 0.7)
+    pq.write_table(first, tmp_path / "first.parquet")
+    pq.write_table(later, tmp_path / "later.parquet")
+    model = train_data(tmp_path / "first.parquet", "isFraud", MOBILE, tmp_path / "model")
+    metrics = evaluate_data(
+        tmp_path / "model", tmp_path / "later.parquet", "isFraud", tmp_path / "r"
+    )
+    assert metrics["history"]["carried_over"] is True
+    assert metrics["model"]["rows"] == later.num_rows
+    # the evaluated rows' behavioural features are those of one replay over both files
+    schema = load_schema(tmp_path / "model")
+    state, _ = history_for(tmp_path / "model", later, schema)
+    continued = design(later, schema, state, fraud_reports(later, "isFraud", schema)).features
+    replayed = design(whole, schema, reports=fraud_reports(whole, "isFraud", schema)).features
+    replayed = replayed[first.num_rows :]
+    behaviour = [i for i, name in enumerate(model.feature_names) if name.startswith("behaviour_")]
+    assert np.array_equal(continued[:, behaviour], replayed[:, behaviour], equal_nan=True)
+    labels = labels_in_time_order(later, "isFraud", schema)
+    scored = average_precision_score(labels, model.score(continued))
+    assert metrics["model"]["pr_auc"] == pytest.approx(scored, abs=1e-12)  # what evaluate used
+    cold = design(later, schema).features
+    assert not np.array_equal(cold[:, behaviour], replayed[:, behaviour], equal_nan=True)
+
+
+def test_a_file_that_overlaps_training_starts_cold_and_says_why(tmp_path: Path) -> None:
+    pq.write_table(mobile_money_like(6), tmp_path / "train.parquet")
+    train_data(tmp_path / "train.parquet", "isFraud", MOBILE, tmp_path / "model")
+    pq.write_table(mobile_money_like(7, rows=2_000), tmp_path / "again.parquet")
+    metrics = evaluate_data(
+        tmp_path / "model", tmp_path / "again.parquet", "isFraud", tmp_path / "r"
+    )
+    history = metrics["history"]
+    assert history["carried_over"] is False
+    assert "before the training data ended" in history["why_not"]
+
+
+def test_drift_reads_a_live_file_for_a_model_trained_on_data(tmp_path: Path) -> None:
+    first, later = _split_in_time(mobile_money_like(8), 0.6)
+    pq.write_table(first, tmp_path / "first.parquet")
+    pq.write_table(later.drop(["isFraud"]), tmp_path / "live.parquet")  # no label needed
+    train_data(tmp_path / "first.parquet", "isFraud", MOBILE, tmp_path / "model")
+    code, output = invoke(
+        "drift", "--model", str(tmp_path / "model"), "--data", str(tmp_path / "live.parquet"),
+        "--out", str(tmp_path / "drift"),
+    )  # fmt: skip
+    assert code == 0, output
+    rows = json.loads((tmp_path / "drift" / "drift.json").read_text())
+    names = {row["name"] for row in rows}
+    assert "score" in names and "behaviour_payer_out_count_24h" in names
+    assert all(row["psi"] >= 0 for row in rows)
+    code, output = invoke("drift", "--model", str(tmp_path / "model"))
+    assert code != 0 and "exactly one of --world or --data" in output
+
+
+def test_fraud_reports_reach_the_graph_features_only_once_known() -> None:
+    day = 86_400
+    table = pa.table(
+        {
+            "t": [0, 1 * day, 4 * day],
+            "amount": [500.0, 20.0, 30.0],
+            "payer": ["victim", "alice", "bob"],
+            "payee": ["mule", "mule", "mule"],
+            "fraud": [1, 0, 0],
+        }
+    )
+    schema = infer_schema(table, "fraud", DataSchema("t", "amount", "payer", "payee"))
+    reports = fraud_reports(table, "fraud", schema)
+    assert reports == [(REPORT_DELAY_NS, account_number("mule"))]
+    features = design(table, schema, reports=reports).features
+    names, _ = model_names(schema)
+    flagged = features[:, names.index("behaviour_payee_flagged")]
+    assert flagged.tolist() == [0.0, 0.0, 1.0]  # known three days after the fraud, not before
+    assert fraud_reports(table, "fraud", DataSchema("t", "amount", "payer")) == []

@@ -12,14 +12,26 @@ Guarantees:
   the same `FeatureState.observe` path as for worlds (velocity, amount against the account's own
   history, first-time counterparty, fan-in/out...), replayed over the file in time order. Without
   it only per-row features exist, and the report says so.
+- With `--counterparty`, the counterparty of each labelled fraud is reported to the features
+  `REPORT_DELAY_NS` after the payment (`fraud_reports`), as for simulated worlds, so the graph
+  features (payer/payee reported before, reported contacts) work on the user's data; `drift`
+  has no labels, so a live file there gets no reports.
 - A `--scenario` column (fraud type, empty for legitimate rows) is never a feature; it only
   splits recall per scenario in `metrics.json`.
 - Training also fits the raw-column baseline (the same LightGBM on the file's columns only) and
   stores it in `baseline/` in the model directory, so `evaluate` compares both on unseen data.
+- Account names become integers by a stable hash (`account_number`), the same in every file, so
+  the feature state left by training (`feature_state.pickle` in the model directory) continues
+  over a later file: `evaluate` and `drift` carry the training history over when the file starts
+  no earlier than the training data ended (`metrics.json` → `history` says whether it was, and
+  why not), exactly as one replay over both files would (tested).
+- Training stores the drift reference of its training slice (`reference.json`), so
+  `clearline risk drift --model DIR --data FILE` compares a live file with it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -30,10 +42,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from clearline.core.errors import InvalidInput
-from clearline.risk.features import FEATURE_NAMES, FeatureContext, PaymentEvent, replay
+from clearline.risk.drift import (
+    DriftRow,
+    build_reference,
+    drift_rows,
+    load_reference,
+    save_reference,
+)
+from clearline.risk.features import (
+    FEATURE_NAMES,
+    FeatureContext,
+    FeatureState,
+    PaymentEvent,
+    replay,
+)
 from clearline.risk.metrics import evaluate_scores
 from clearline.risk.model import RiskModel, TrainConfig, fit, time_split, training_summary
-from clearline.risk.pipeline import hash_code
+from clearline.risk.pipeline import REPORT_DELAY_NS, hash_code
 from clearline.risk.registry import load_model, save_model
 from clearline.risk.report import model_card, write_metrics, write_plots
 
@@ -42,6 +67,8 @@ BASELINE_DIR = "baseline"
 NS_PER_SECOND = 1_000_000_000
 BEHAVIOUR_PREFIX = "behaviour_"
 HOUR_OF_DAY = "hour_of_day"
+HISTORY_FILE = "feature_state.pickle"
+"""The behavioural feature state after the training file, continued by later files."""
 
 
 class InvalidData(InvalidInput):
@@ -194,14 +221,39 @@ def raw_names(schema: DataSchema) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return (*schema.features, HOUR_OF_DAY), schema.text
 
 
-def behaviour_matrix(table: pa.Table, schema: DataSchema, stamps_ns: np.ndarray) -> np.ndarray:
-    """`FeatureState.observe` over the rows (already in time order), ids mapped to integers."""
+def account_number(value: object) -> int:
+    """A stable, non-zero 63-bit number for an account name (0 means no counterparty): the same
+    name gets the same number in every file, so a later file continues the training history."""
+    digest = hashlib.blake2b(str(value).encode("utf-8"), digest_size=8).digest()
+    return (int.from_bytes(digest, "big") >> 1) or 1
+
+
+def fraud_reports(table: pa.Table, label: str, schema: DataSchema) -> list[tuple[int, int]]:
+    """The fraud reports a bank would have had for this file: the counterparty of each labelled
+    fraud, known `REPORT_DELAY_NS` after it, as for simulated worlds (none without
+    `--counterparty`). Sorted by when each becomes known."""
+    if schema.counterparty is None:
+        return []
+    stamps = parse_time_ns(table.column(schema.time), schema.time)
+    labels = table.column(label).cast(pa.int8()).to_pylist()
+    others = table.column(schema.counterparty).to_pylist()
+    return sorted(
+        (int(stamp) + REPORT_DELAY_NS, account_number(other))
+        for stamp, fraud, other in zip(stamps, labels, others, strict=True)
+        if fraud == 1 and other is not None
+    )
+
+
+def behaviour_matrix(
+    table: pa.Table,
+    schema: DataSchema,
+    stamps_ns: np.ndarray,
+    state: FeatureState,
+    reports: list[tuple[int, int]] | tuple[()] = (),
+) -> np.ndarray:
+    """`FeatureState.observe` over the rows (already in time order), continuing `state`, with
+    `reports` applied when each becomes known."""
     assert schema.account is not None
-    ids: dict[str, int] = {}
-
-    def identity(value: object) -> int:
-        return ids.setdefault(str(value), len(ids) + 1)
-
     accounts = table.column(schema.account).to_pylist()
     others = (
         table.column(schema.counterparty).to_pylist()
@@ -216,8 +268,8 @@ def behaviour_matrix(table: pa.Table, schema: DataSchema, stamps_ns: np.ndarray)
     events = (
         PaymentEvent(
             int(stamp),
-            identity(account),
-            identity(other) if other is not None else 0,
+            account_number(account),
+            account_number(other) if other is not None else 0,
             round(amount * 100),
             "USD",
             round(amount * 100),
@@ -227,18 +279,58 @@ def behaviour_matrix(table: pa.Table, schema: DataSchema, stamps_ns: np.ndarray)
         )
         for stamp, account, other, amount in zip(stamps_ns, accounts, others, amounts, strict=True)
     )
-    return replay(events, FeatureContext())
+    return replay(events, state.context, reports, state=state)
 
 
-def design(table: pa.Table, schema: DataSchema) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(Clearline matrix, raw-column matrix, timestamps) with rows in time order."""
+@dataclass(frozen=True, slots=True)
+class Design:
+    """A file's matrices with rows in time order, and the feature state after them (None
+    without an account column)."""
+
+    features: np.ndarray
+    raw: np.ndarray
+    stamps_ns: np.ndarray
+    state: FeatureState | None
+
+
+def design(
+    table: pa.Table,
+    schema: DataSchema,
+    state: FeatureState | None = None,
+    reports: list[tuple[int, int]] | tuple[()] = (),
+) -> Design:
+    """(Clearline matrix, raw-column matrix, timestamps, state) with rows in time order; the
+    behavioural features continue `state` when given and learn of `reports` (`fraud_reports`)."""
     stamps = parse_time_ns(table.column(schema.time), schema.time)
     order = np.argsort(stamps, kind="stable")
     table, stamps = table.take(pa.array(order)), stamps[order]
     raw = raw_matrix(table, schema, stamps)
     if schema.account is None:
-        return raw, raw, stamps
-    return np.hstack([raw, behaviour_matrix(table, schema, stamps)]), raw, stamps
+        return Design(raw, raw, stamps, None)
+    state = state if state is not None else FeatureState(FeatureContext())
+    behaviour = behaviour_matrix(table, schema, stamps, state, reports)
+    return Design(np.hstack([raw, behaviour]), raw, stamps, state)
+
+
+def history_for(
+    model_dir: Path, table: pa.Table, schema: DataSchema
+) -> tuple[FeatureState | None, dict[str, Any]]:
+    """The training history to continue for `table`, and what `metrics.json` says about it."""
+    if schema.account is None:
+        return None, {"carried_over": False, "why_not": "no --account column: no history"}
+    path = Path(model_dir) / HISTORY_FILE
+    if not path.exists():
+        why = f"{path} is missing (a model trained before histories were kept): train it again"
+        return None, {"carried_over": False, "why_not": why}
+    state = FeatureState.restore(path)
+    first = int(parse_time_ns(table.column(schema.time), schema.time).min())
+    if first < state.last_ns:
+        why = (
+            f"the file starts at {first} ns, before the training data ended ({state.last_ns} ns): "
+            "its features start from no history; give a file that follows the training data"
+        )
+        return None, {"carried_over": False, "why_not": why}
+    return state, {"carried_over": True, "training_ended_ns": state.last_ns}
 
 
 def model_names(schema: DataSchema) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -295,7 +387,8 @@ def train_data(
     table = read_data(path)
     check_columns(table, label, schema)
     schema = infer_schema(table, label, schema)
-    features, raw, stamps = design(table, schema)
+    made = design(table, schema, reports=fraud_reports(table, label, schema))
+    features, raw, stamps = made.features, made.raw, made.stamps_ns
     labels = labels_in_time_order(table, label, schema)
     scenarios = scenarios_in_time_order(table, schema)
     split = time_split(stamps, config)
@@ -304,6 +397,10 @@ def train_data(
     baseline = fit(raw, labels, split, *raw_names(schema), config)
     save_model(model, out)
     save_model(baseline, out / BASELINE_DIR)
+    if made.state is not None:
+        made.state.snapshot(out / HISTORY_FILE)
+    train_rows = features[split.train]
+    save_reference(build_reference(names, train_rows, model.score(train_rows)), out)
     (out / SCHEMA_FILE).write_text(json.dumps(asdict(schema), indent=2) + "\n", encoding="utf-8")
     test = split.test
     metrics: dict[str, Any] = {
@@ -356,12 +453,15 @@ def evaluate_data(model_dir: Path, path: Path, label: str, out: Path) -> dict[st
     if schema.scenario not in table.column_names:
         schema = replace(schema, scenario=None)  # scenarios are optional in evaluated data
     check_columns(table, label, replace(schema, drop=schema.features))  # features must exist
-    features, raw, _ = design(table, schema)
+    state, history = history_for(model_dir, table, schema)
+    made = design(table, schema, state, fraud_reports(table, label, schema))
+    features, raw = made.features, made.raw
     labels = labels_in_time_order(table, label, schema)
     scores = model.score(features)
     scenarios = scenarios_in_time_order(table, schema)
     metrics: dict[str, Any] = {
         "model_version": model.version_,
+        "history": history,
         "model": evaluate_scores(labels, scores, model.review_threshold_, scenarios),
         "raw_column_baseline": evaluate_scores(
             labels, baseline.score(raw), baseline.review_threshold_
@@ -372,3 +472,15 @@ def evaluate_data(model_dir: Path, path: Path, label: str, out: Path) -> dict[st
     write_metrics(out, metrics)
     write_plots(out, labels, scores, _importance(model))
     return metrics
+
+
+def drift_data(model_dir: Path, path: Path) -> list[DriftRow]:
+    """PSI per feature and for the score: the model's training slice against a live file (no
+    label needed), its behavioural features continuing the training history when it follows."""
+    schema = load_schema(model_dir)
+    model, references = load_model(model_dir), load_reference(model_dir)
+    table = read_data(path)
+    check_columns(table, None, replace(schema, drop=schema.features, scenario=None))
+    state, _ = history_for(model_dir, table, schema)
+    features = design(table, schema, state).features
+    return drift_rows(references, model.feature_names, features, model.score(features))

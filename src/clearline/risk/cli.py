@@ -5,8 +5,9 @@ Guarantees:
   fingerprint, thresholds, metrics.json, model_card.md, PNG plots) and prints the version.
 - `evaluate --model DIR --world DIR --train-world DIR --out DIR` scores a world the model never saw
   and writes metrics.json with the raw-column and rules-only baselines beside the model.
-- `drift --model DIR --world DIR [--out DIR]` prints the PSI of every feature and of the score
-  against the model's training window (and writes drift.json).
+- `drift --model DIR (--world DIR | --data FILE) [--out DIR]` prints the PSI of every feature
+  and of the score against the model's training window (and writes drift.json); `--data` for a
+  model trained with `--data`.
 - `train --data FILE --label COL --time COL [...]`, `evaluate --model DIR --data FILE --label COL`
   train and evaluate on the user's own CSV/Parquet (see `clearline.risk.byod`).
 - `train --threshold-by cost --false-decline-cost X --missed-fraud-cost Y` picks the decline
@@ -142,7 +143,13 @@ def evaluate(
 @risk_app.command("drift")
 def drift(
     model: Annotated[Path, typer.Option("--model", help="Model directory.")],
-    world: Annotated[Path, typer.Option("--world", help="A live window: a simulated world.")],
+    world: Annotated[
+        Path | None, typer.Option("--world", help="A live window: a simulated world.")
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="A live window: your CSV or Parquet (model trained --data)."),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Directory to write drift.json into.")
     ] = None,
@@ -151,14 +158,23 @@ def drift(
     from rich.console import Console
     from rich.table import Table
 
-    from clearline.risk.pipeline import drift_world
     from clearline.risk.registry import load_model
 
+    if (world is None) == (data is None):
+        raise typer.BadParameter("give exactly one of --world or --data", param_hint="--world")
     try:
-        rows = drift_world(load_model(model), model, world)
+        if data is not None:
+            from clearline.risk.byod import drift_data
+
+            rows = drift_data(model, data)
+        else:
+            from clearline.risk.pipeline import drift_world
+
+            assert world is not None
+            rows = drift_world(load_model(model), model, world)
     except ClearlineError as error:
         raise typer.BadParameter(error.message) from error
-    table = Table(title=f"Drift of {world} against the training window of {model}")
+    table = Table(title=f"Drift of {data or world} against the training window of {model}")
     for column in ("column", "PSI", "reading"):
         table.add_column(column, justify="right" if column == "PSI" else "left")
     for row in rows:
