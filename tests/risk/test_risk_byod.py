@@ -264,3 +264,41 @@ def test_fraud_reports_reach_the_graph_features_only_once_known() -> None:
     flagged = features[:, names.index("behaviour_payee_flagged")]
     assert flagged.tolist() == [0.0, 0.0, 1.0]  # known three days after the fraud, not before
     assert fraud_reports(table, "fraud", DataSchema("t", "amount", "payer")) == []
+
+
+def test_a_balance_column_feeds_the_share_of_funds(tmp_path: Path) -> None:
+    log = mobile_money_like(9, rows=600)
+    rng = np.random.default_rng(9)
+    amount = np.asarray(log.column("amount").to_numpy())
+    fraud = np.asarray(log.column("isFraud").to_numpy()) == 1
+    balance = np.where(fraud, amount * rng.uniform(1.0, 1.2, len(amount)), amount * 20.0)
+    balance[::50] = np.nan  # unknown for some rows
+    log = log.append_column("oldbalanceOrg", pa.array(balance, from_pandas=True))
+    pq.write_table(log, tmp_path / "log.parquet")
+    code, output = invoke(
+        "train", "--data", str(tmp_path / "log.parquet"), "--label", "isFraud", "--time", "step",
+        "--amount", "amount", "--account", "nameOrig", "--counterparty", "nameDest",
+        "--balance", "oldbalanceOrg", "--out", str(tmp_path / "model"),
+    )  # fmt: skip
+    assert code == 0, output
+    schema = load_schema(tmp_path / "model")
+    assert schema.balance == "oldbalanceOrg" and "oldbalanceOrg" in schema.features
+    made = design(log, schema)
+    names, _ = model_names(schema)
+    share = made.features[:, names.index("behaviour_amount_to_available")]
+    order = np.argsort(np.asarray(log.column("step").to_numpy()), kind="stable")
+    expected = np.round(amount[order] * 100) / np.round(balance[order] * 100)
+    assert np.allclose(share, expected, equal_nan=True)
+    assert np.isnan(share).sum() == np.isnan(balance).sum()
+    code, output = invoke(
+        "evaluate", "--model", str(tmp_path / "model"), "--data", str(tmp_path / "log.parquet"),
+        "--label", "isFraud", "--out", str(tmp_path / "report"),
+    )  # fmt: skip
+    assert code == 0, output
+    missing = log.drop(["oldbalanceOrg"])
+    pq.write_table(missing, tmp_path / "no_balance.parquet")
+    code, output = invoke(
+        "evaluate", "--model", str(tmp_path / "model"), "--data",
+        str(tmp_path / "no_balance.parquet"), "--label", "isFraud", "--out", str(tmp_path / "r2"),
+    )  # fmt: skip
+    assert code != 0 and "'oldbalanceOrg'" in output

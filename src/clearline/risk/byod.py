@@ -16,6 +16,8 @@ Guarantees:
   `REPORT_DELAY_NS` after the payment (`fraud_reports`), as for simulated worlds, so the graph
   features (payer/payee reported before, reported contacts) work on the user's data; `drift`
   has no labels, so a live file there gets no reports.
+- A `--balance` column (the payer's funds just before the payment, in the amount's units) feeds
+  `amount_to_available`, the payment's share of what the payer had; empty cells leave it NaN.
 - A `--scenario` column (fraud type, empty for legitimate rows) is never a feature; it only
   splits recall per scenario in `metrics.json`.
 - Training also fits the raw-column baseline (the same LightGBM on the file's columns only) and
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -93,6 +96,9 @@ class DataSchema:
     features: tuple[str, ...] = ()
     text: tuple[str, ...] = field(default=())
     scenario: str | None = None
+    balance: str | None = None
+    """The payer's balance (available funds) just before the payment, in the amount's units:
+    feeds `amount_to_available` (a raw feature as well, like every named number)."""
 
 
 def read_data(path: Path) -> pa.Table:
@@ -167,6 +173,7 @@ def check_columns(table: pa.Table, label: str | None, schema: DataSchema) -> Non
         schema.account,
         schema.counterparty,
         schema.scenario,
+        schema.balance,
         *schema.drop,
     ]
     problems = [
@@ -265,6 +272,11 @@ def behaviour_matrix(
         if schema.amount
         else [0.0] * len(accounts)
     )
+    balances = (
+        table.column(schema.balance).cast(pa.float64()).to_pylist()
+        if schema.balance
+        else [None] * len(accounts)
+    )
     events = (
         PaymentEvent(
             int(stamp),
@@ -276,8 +288,13 @@ def behaviour_matrix(
             "USD",
             "",
             "",
+            payer_available=round(balance * 100)
+            if balance is not None and math.isfinite(balance)
+            else None,
         )
-        for stamp, account, other, amount in zip(stamps_ns, accounts, others, amounts, strict=True)
+        for stamp, account, other, amount, balance in zip(
+            stamps_ns, accounts, others, amounts, balances, strict=True
+        )
     )
     return replay(events, state.context, reports, state=state)
 
@@ -442,6 +459,7 @@ def load_schema(model_dir: Path) -> DataSchema:
         features=tuple(document.get("features", ())),
         text=tuple(document.get("text", ())),
         scenario=document.get("scenario"),
+        balance=document.get("balance"),
     )
 
 

@@ -46,6 +46,10 @@ def train(
         str | None, typer.Option("--counterparty", help="Payee id column.")
     ] = None,
     drop: Annotated[list[str] | None, typer.Option("--drop", help="Column to ignore.")] = None,
+    balance: Annotated[
+        str | None,
+        typer.Option("--balance", help="Payer's balance before the payment (with --account)."),
+    ] = None,
     scenario: Annotated[
         str | None, typer.Option("--scenario", help="Fraud-type column: recall per scenario.")
     ] = None,
@@ -81,7 +85,13 @@ def train(
             if label is None or time is None:
                 raise typer.BadParameter("--data needs --label and --time", param_hint="--data")
             schema = DataSchema(
-                time, amount, account, counterparty, tuple(drop or ()), scenario=scenario
+                time,
+                amount,
+                account,
+                counterparty,
+                tuple(drop or ()),
+                scenario=scenario,
+                balance=balance,
             )
             model = train_data(data, label, schema, out, config)
         else:
