@@ -59,7 +59,10 @@ def demo(
     days: Annotated[int, typer.Option(help="Days in the simulated world.", min=2)] = 30,
     history_days: Annotated[
         int | None,
-        typer.Option(help="Days the fraud model learns from (default: the first two thirds)."),
+        typer.Option(
+            help="Days before the replay, which warm the feature state (default: the first two "
+            "thirds); the model learns from them with --training-days 0."
+        ),
     ] = None,
     replay_days: Annotated[
         int | None, typer.Option(help="Days to replay as live traffic (default: all the rest).")
@@ -77,6 +80,17 @@ def demo(
     host: Annotated[str, typer.Option(help="Interface the API listens on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="API port (0: a free one).", min=0, max=65535)] = 0,
     seed: Annotated[int, typer.Option(help="Random seed of the world.")] = 7,
+    training_days: Annotated[
+        int,
+        typer.Option(
+            help="Days of the separate world the model learns from, trained once and cached "
+            "(0: learn from this world's history days instead).",
+            min=0,
+        ),
+    ] = 180,
+    training_people: Annotated[
+        int, typer.Option(help="People in the world the model learns from.", min=50)
+    ] = 5_000,
     ledger_burst: Annotated[
         bool, typer.Option("--ledger-burst", help="Run the older ledger-only burst demo instead.")
     ] = False,
@@ -86,7 +100,9 @@ def demo(
     ] = 8190,
 ) -> None:
     """The live demo (what `make run` runs): a simulated world's later days as HTTP traffic,
-    decided by a model trained on its earlier days, on a live dashboard. Ctrl-C stops cleanly."""
+    decided by a model trained on six months of another simulated world (once, then cached),
+    with the feature state warmed by this world's earlier days, on a live dashboard. Ctrl-C
+    stops cleanly."""
     from rich.console import Console
 
     if ledger_burst:
@@ -115,6 +131,8 @@ def demo(
             concurrency=concurrency,
             host=host,
             port=port,
+            training_people=training_people,
+            training_days=training_days,
         ),
         Console(),
     )

@@ -1,11 +1,13 @@
 """`clearline demo` (what `make run` runs): a simulated world's later days as live traffic through
-the HTTP API, decided by a fraud model trained on the world's earlier days, on a live dashboard.
+the HTTP API, decided by a fraud model trained on six months of another simulated world, with the
+feature state warmed by the world's earlier days, on a live dashboard.
 
-Stages: generate the world (cached per size and seed under DATA/demo/) → open a fresh platform in
-DATA/demo/run-<UTC time>/ and serve the API in this process → a separate process sets the world's
-customers, wallets and balances up through HTTP and waits → the model is trained on the history
-days (with the platform's account ids, so the same replay warms the feature state) and installed
-→ the traffic process replays the later days through `POST /v1/payments` while the dashboard shows
+Stages: generate the world, and the training world and its model (`train_world`), each cached per
+size and seed under DATA/demo/ → open a fresh platform in DATA/demo/run-<UTC time>/ and serve the
+API in this process → a separate process sets the world's customers, wallets and balances up
+through HTTP and waits → the history days are replayed with the platform's account ids to warm the
+feature state, and the model is installed (with `training_days=0` it is trained on that replay
+instead) → the traffic process replays the later days through `POST /v1/payments` while the dashboard shows
 what it measures. Ctrl-C (or SIGTERM) stops the traffic, then the server, then closes the ledger;
 the run directory is then accepted by `clearline audit export` and `clearline audit verify`.
 
@@ -13,8 +15,8 @@ Guarantees:
 - Every number on the dashboard is measured: counts of HTTP answers joined with the world's labels
   (`clearline.traffic.Tally`), latencies timed by the client, the checkpoint read from
   `GET /v1/checkpoints/latest`.
-- The model sees only history: it is trained on days before the replay; the replayed days are
-  days it never saw.
+- The model never sees the replayed days: it is trained on another world (a different seed),
+  or, with `training_days=0`, on the days before the replay.
 - The platform runs on the world's clock: the server's clock is the time of the payment the
   traffic process most recently sent (a shared value), so velocity features, daily limits and
   review timeouts see the world's hours and days, not the minute the replay takes. With
@@ -27,9 +29,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import logging
 import multiprocessing
 import queue as queues
+import shutil
 import signal
 import socket
 import threading
@@ -49,6 +53,7 @@ from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 
+from clearline.core.errors import ClearlineError
 from clearline.traffic import DAY_NS, TrafficOptions, child_main, world_start_ns
 
 WORLD_TABLES = ("transactions", "labels", "accounts", "people", "fx_rates")
@@ -56,18 +61,25 @@ CHECKPOINT_EVERY_S = 1.0
 STOP_WAIT_S = 20.0
 SERVER_START_WAIT_S = 30.0
 SETUP_WAIT_S = 600.0
+TRAINING_SEED = 1
 
 
 @dataclass(frozen=True, slots=True)
 class LiveDemoOptions:
-    """people, days, seed: the world. history_days: days the model learns from (default: the first
-    two thirds); the rest is replayed, at most `replay_days` of it and at most `payments` payments.
+    """people, days, seed: the world. history_days: the days before the replay (default: the
+    first two thirds); they warm the feature state, and the rest is replayed, at most
+    `replay_days` of it and at most `payments` payments. training_people, training_days: the
+    separate simulated world the model learns from (`training_world_seed`; trained once through
+    `clearline.risk.pipeline.train_world`, the protocol of docs/risk.md, and cached under
+    DATA/demo/); training_days 0 trains on the history days of the demo's own world instead.
     rate: payments per second (0: as fast as the server answers). concurrency: requests in flight.
     host, port: where the API listens (port 0: a free port)."""
 
     people: int = 2_000
     days: int = 30
     seed: int = 7
+    training_people: int = 5_000
+    training_days: int = 180
     history_days: int | None = None
     replay_days: int | None = None
     payments: int | None = None
@@ -76,6 +88,11 @@ class LiveDemoOptions:
     host: str = "127.0.0.1"
     port: int = 0
     plot: bool = True
+
+    def training_world_seed(self) -> int:
+        """Seed 1, as in docs/risk.md, unless the demo world itself has seed 1: then 2, so the
+        model never learns from the days it is shown."""
+        return 2 if self.seed == TRAINING_SEED else TRAINING_SEED
 
     def history(self) -> int:
         chosen = self.history_days if self.history_days is not None else (self.days * 2) // 3
@@ -111,17 +128,62 @@ class SharedClock:
 
 def ensure_world(data_dir: Path, options: LiveDemoOptions, console: Console) -> Path:
     """The world for these options, generated once and reused by later runs."""
-    directory = data_dir / "demo" / f"world-{options.people}p-{options.days}d-seed{options.seed}"
+    return _world(data_dir, options.people, options.days, options.seed, console, "world")
+
+
+def _world(data_dir: Path, people: int, days: int, seed: int, console: Console, what: str) -> Path:
+    directory = data_dir / "demo" / f"world-{people}p-{days}d-seed{seed}"
     if (directory / "manifest.json").exists():
-        console.print(f"world: reusing {directory}")
+        console.print(f"{what}: reusing {directory}")
         return directory
     from clearline.sim import World, preset, write_world
 
-    with console.status(f"simulating {options.people:,} people for {options.days} days…"):
+    with console.status(f"simulating {people:,} people for {days} days…"):
         started = time.perf_counter()
-        result = World(preset("hi", people=options.people, days=options.days, seed=options.seed))
-        write_world(result.generate(), directory)
-    console.print(f"world: {directory} ({time.perf_counter() - started:.1f} s)")
+        write_world(World(preset("hi", people=people, days=days, seed=seed)).generate(), directory)
+    console.print(f"{what}: {directory} ({time.perf_counter() - started:.1f} s)")
+    return directory
+
+
+def ensure_model(data_dir: Path, options: LiveDemoOptions, console: Console) -> Path | None:
+    """The model trained on the separate training world (None when `training_days` is 0),
+    trained once by `train_world` and reused while its features are the current ones."""
+    if options.training_days == 0:
+        return None
+    from clearline.risk.features import FEATURE_NAMES
+    from clearline.risk.pipeline import train_world
+    from clearline.risk.registry import load_model
+
+    people, days = options.training_people, options.training_days
+    seed = options.training_world_seed()
+    directory = data_dir / "demo" / f"model-{people}p-{days}d-seed{seed}"
+    if (directory / "metrics.json").exists():
+        try:
+            if load_model(directory).feature_names == FEATURE_NAMES:
+                console.print(f"model: reusing {directory}")
+                return directory
+        except ClearlineError:
+            pass  # written by another version: train it again
+    world = _world(data_dir, people, days, seed, console, "training world")
+    what = f"training the fraud model on {days} days of {people:,} people (first run only)"
+    steps = {
+        "features": "replaying the payments through the features",
+        "fitting": "fitting LightGBM",
+        "reports": "writing metrics, model card and plots",
+    }
+    with console.status(what + "…") as status:
+        started = time.perf_counter()
+
+        def show(stage: str) -> None:
+            elapsed = time.perf_counter() - started
+            status.update(f"{what}: {steps.get(stage, stage)} ({elapsed:.0f} s so far)…")
+
+        temporary = directory.with_name(directory.name + ".partial")
+        shutil.rmtree(temporary, ignore_errors=True)
+        train_world(world, temporary, on_stage=show)
+        shutil.rmtree(directory, ignore_errors=True)
+        temporary.replace(directory)
+    console.print(f"model: {directory} ({time.perf_counter() - started:.1f} s)")
     return directory
 
 
@@ -148,14 +210,20 @@ def _history_tables(world_dir: Path, start_ns: int) -> dict[str, pa.Table]:
 
 
 def train_on_history(
-    world_dir: Path, start_ns: int, mapping: dict[int, int], run_dir: Path
+    world_dir: Path,
+    start_ns: int,
+    mapping: dict[int, int],
+    run_dir: Path,
+    trained: Path | None = None,
 ) -> dict[str, Any]:
-    """Train on the days before `start_ns` and install the model and its warm feature state.
+    """Warm the feature state with the days before `start_ns` and install it with a model:
+    `trained` (a model directory, copied in) or, when None, one trained on those days.
 
     The history is replayed with the platform's account ids (and device ids as the payment
-    endpoint derives them), so the replay that makes the training matrix also leaves the feature
-    state the server continues from (`DATA/risk_state.pickle`). Ids enter features only through
-    equality and profile look-up, so the model is the one trained on the world's own ids."""
+    endpoint derives them), so the replay leaves the feature state the server continues from
+    (`DATA/risk_state.pickle`), and, without `trained`, also makes the training matrix. Ids
+    enter features only through equality and profile look-up, so a model trained on other ids
+    (the world's own, or another world's) scores these the same way."""
     from clearline.payments.risk_gate import MODEL_DIRECTORY, STATE_FILE
     from clearline.payments.service import device_number
     from clearline.risk.drift import build_reference, save_reference
@@ -189,6 +257,18 @@ def train_on_history(
     state = FeatureState(context)
     features = replay(events, context, state=state)
     stamps = np.asarray(world.transactions.column("timestamp").cast(pa.int64()).to_numpy())
+    if trained is not None:
+        shutil.copytree(trained, run_dir / MODEL_DIRECTORY)
+        state.snapshot(run_dir / STATE_FILE)
+        metrics = json.loads((trained / "metrics.json").read_text(encoding="utf-8"))
+        return {
+            "model_version": metrics["model_version"],
+            "payments": len(stamps),
+            "fraud": int(world.is_fraud.sum()),
+            "test": metrics["test"],
+            "trained_on": trained.name,
+            "training": metrics.get("training", {}),
+        }
     config = TrainConfig()
     split = time_split(stamps, config)
     model = fit(features, world.is_fraud, split, FEATURE_NAMES, (), config)  # as risk.pipeline
@@ -422,6 +502,7 @@ class _Session:
     clock_value: Any
     console: Console
     result: LiveDemoResult
+    trained: Path | None = None
 
 
 def _open_service(run_dir: Path, clock: SharedClock) -> Any:
@@ -445,6 +526,7 @@ def run_live_demo(data_dir: Path, options: LiveDemoOptions, console: Console) ->
     if options.days < 2:
         raise ValueError("the demo needs at least 2 days: history, then live traffic")
     world_dir = ensure_world(Path(data_dir), options, console)
+    trained = ensure_model(Path(data_dir), options, console)
     history_days = options.history()
     start_ns = world_start_ns(world_dir) + history_days * DAY_NS
     run_dir = _run_dir(Path(data_dir))
@@ -472,6 +554,7 @@ def run_live_demo(data_dir: Path, options: LiveDemoOptions, console: Console) ->
         clock_value,
         console,
         result,
+        trained,
     )
     try:
         server.start()
@@ -536,18 +619,36 @@ def _set_up_and_train(channel: Any, child: Any, session: _Session) -> None:
         f"setup: {setup['accounts']:,} customers and wallets, {setup['funded']:,} funded, "
         f"through HTTP in {setup['seconds']:.1f} s"
     )
-    with console.status("training the fraud model on the history days…"):
+    doing = (
+        "warming the feature state with the history days…"
+        if session.trained
+        else "training the fraud model on the history days…"
+    )
+    with console.status(doing):
         started = time.perf_counter()
-        trained = train_on_history(session.world_dir, session.start_ns, mapping, run_dir)
+        trained = train_on_history(
+            session.world_dir, session.start_ns, mapping, run_dir, session.trained
+        )
         session.service.reload_risk()  # the model and the warm feature state just written
         gc.collect()  # as `clearline serve` does: what lives for the whole run leaves the
         gc.freeze()  # cyclic collector's full passes (see api/server.py)
     result.model_version = trained["model_version"]
-    console.print(
-        f"model {trained['model_version']}: trained on {trained['payments']:,} history payments "
-        f"({trained['fraud']:,} labelled fraud) in {time.perf_counter() - started:.1f} s; "
-        "feature state warmed with the same history"
-    )
+    seconds = time.perf_counter() - started
+    if session.trained:
+        frauds = trained["training"].get("positives")
+        console.print(
+            f"model {trained['model_version']}: trained on {trained['trained_on']}"
+            + (f" ({frauds:,} labelled fraud in its training slice)" if frauds else "")
+            + f", PR-AUC {trained['test']['pr_auc']:.3f} on its held-out test slice; feature "
+            f"state warmed with this world's {trained['payments']:,} history payments in "
+            f"{seconds:.1f} s"
+        )
+    else:
+        console.print(
+            f"model {trained['model_version']}: trained on {trained['payments']:,} history "
+            f"payments ({trained['fraud']:,} labelled fraud) in {seconds:.1f} s; feature state "
+            "warmed with the same history"
+        )
 
 
 def _wait_for(channel: Any, child: Any, wanted: str) -> dict[str, Any]:

@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from clearline.demo_live import LiveDemoOptions, run_live_demo
+from clearline.demo_live import LiveDemoOptions, ensure_model, run_live_demo
 
-TINY = ("--people", "300", "--days", "9")
+TINY = ("--people", "300", "--days", "9", "--training-people", "300", "--training-days", "12")
+SMALL_TRAINING = {"training_people": 300, "training_days": 12}
+"""A small separate training world, so the tests take seconds (the default is 5,000 × 180)."""
 EXIT_WAIT_S = 90
 CLEARLINE = str(Path(sys.executable).with_name("clearline"))
 """The console script of the environment running the tests."""
@@ -46,7 +48,7 @@ def test_live_demo_replays_through_http_and_leaves_a_verifiable_directory(tmp_pa
     output = io.StringIO()
     result = run_live_demo(
         tmp_path,
-        LiveDemoOptions(people=300, days=9, payments=300, plot=False),
+        LiveDemoOptions(people=300, days=9, payments=300, plot=False, **SMALL_TRAINING),
         Console(file=output, width=100),
     )
     final = result.final
@@ -73,6 +75,36 @@ def test_live_demo_replays_through_http_and_leaves_a_verifiable_directory(tmp_pa
     assert result.checkpoint["size"] > 0
     assert "replay finished" in output.getvalue()
     assert_audit_accepts(result.run_dir, tmp_path / "export")
+    # the model came from the separate training world, trained once and cached
+    cached = tmp_path / "demo" / "model-300p-12d-seed1"
+    assert (cached / "version.txt").read_text().strip() == result.model_version
+    installed = result.run_dir / "models" / "current" / "version.txt"
+    assert installed.read_text().strip() == result.model_version
+    again = io.StringIO()
+    options = LiveDemoOptions(people=300, days=9, **SMALL_TRAINING)
+    assert ensure_model(tmp_path, options, Console(file=again)) == cached
+    assert "model: reusing" in again.getvalue()
+
+
+def test_the_training_world_is_never_the_demo_world() -> None:
+    assert LiveDemoOptions(seed=7).training_world_seed() == 1
+    assert LiveDemoOptions(seed=1).training_world_seed() == 2
+
+
+def test_training_days_zero_learns_from_the_demo_worlds_own_history(tmp_path: Path) -> None:
+    output = io.StringIO()
+    result = run_live_demo(
+        tmp_path,
+        LiveDemoOptions(people=300, days=9, payments=100, plot=False, training_days=0),
+        Console(file=output, width=100),
+    )
+    assert result.final["done"] == 100 and result.final["errors"] == 0
+    assert not list((tmp_path / "demo").glob("model-*"))
+    assert "history payments" in output.getvalue() and "warmed with the same history" in (
+        output.getvalue()
+    )
+    metrics = (result.run_dir / "models" / "current" / "metrics.json").read_text()
+    assert '"trained_on": "demo history days"' in metrics
 
 
 @pytest.mark.slow  # about 25 s alone, more on a busy machine

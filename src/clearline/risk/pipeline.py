@@ -19,6 +19,7 @@ Guarantees:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,12 +126,22 @@ def rules_scores(rules: RuleSet, features: np.ndarray) -> np.ndarray:
     )
 
 
-def train_world(world_dir: Path, out: Path, config: TrainConfig | None = None) -> RiskModel:
-    """Train on a world, write the model directory with metrics, card and plots."""
+def train_world(
+    world_dir: Path,
+    out: Path,
+    config: TrainConfig | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> RiskModel:
+    """Train on a world, write the model directory with metrics, card and plots. `on_stage` is
+    told what starts ("features", "fitting", "reports"), for a progress display."""
     config = config or TrainConfig()
+    stage = on_stage or (lambda _: None)
+    stage("features")
     prepared = prepare(read_world(world_dir))
     world, split = prepared.world, time_split(prepared.timestamps_ns, config)
+    stage("fitting")
     model = fit(prepared.features, world.is_fraud, split, FEATURE_NAMES, (), config)
+    stage("reports")
     save_model(model, out)
     train_rows = prepared.features[split.train]
     save_reference(build_reference(FEATURE_NAMES, train_rows, model.score(train_rows)), out)
