@@ -7,9 +7,10 @@ size and seed under DATA/demo/ → open a fresh platform in DATA/demo/run-<UTC t
 API in this process → a separate process sets the world's customers, wallets and balances up
 through HTTP and waits → the history days are replayed with the platform's account ids to warm the
 feature state, and the model is installed (with `training_days=0` it is trained on that replay
-instead) → the traffic process replays the later days through `POST /v1/payments` while the dashboard shows
-what it measures. Ctrl-C (or SIGTERM) stops the traffic, then the server, then closes the ledger;
-the run directory is then accepted by `clearline audit export` and `clearline audit verify`.
+instead) → the traffic process replays the later days through `POST /v1/payments` while the
+dashboard shows what it measures. Ctrl-C (or SIGTERM) stops the traffic, then the server, then
+closes the ledger; the run directory is then accepted by `clearline audit export` and
+`clearline audit verify`.
 
 Guarantees:
 - Every number on the dashboard is measured: counts of HTTP answers joined with the world's labels
@@ -174,9 +175,10 @@ def ensure_model(data_dir: Path, options: LiveDemoOptions, console: Console) -> 
     with console.status(what + "…") as status:
         started = time.perf_counter()
 
-        def show(stage: str) -> None:
+        def show(stage: str, done: int, total: int) -> None:
             elapsed = time.perf_counter() - started
-            status.update(f"{what}: {steps.get(stage, stage)} ({elapsed:.0f} s so far)…")
+            count = f", {done:,} of {total:,} payments" if total else ""
+            status.update(f"{what}: {steps.get(stage, stage)}{count} ({elapsed:.0f} s so far)…")
 
         temporary = directory.with_name(directory.name + ".partial")
         shutil.rmtree(temporary, ignore_errors=True)

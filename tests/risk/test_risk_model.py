@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from clearline.core.errors import InvalidInput
+from clearline.risk.cli import risk_app
 from clearline.risk.decide import Decider, describe
 from clearline.risk.features import FEATURE_NAMES, FeatureState, events_from_table
 from clearline.risk.model import (
@@ -244,3 +246,21 @@ def test_open_decides_and_a_restart_remembers_history(
     forgetful = [fresh.decide(e) for e in events[1_000:]]
     assert forgetful != expected[1_000:]  # without the snapshot the history is gone
     assert all(d.model_version == straight.model.version_ for d in expected)
+
+
+def test_cli_train_shows_its_stages_and_trains_the_same_model(
+    trained: Path, train_world_dir: Path, tmp_path: Path
+) -> None:
+    seen: list[tuple[str, int, int]] = []
+    result = CliRunner().invoke(
+        risk_app, ["train", "--world", str(train_world_dir), "--out", str(tmp_path / "m")]
+    )
+    assert result.exit_code == 0, result.output
+    for stage in ("features", "fitting", "reports"):
+        assert stage in result.output
+    version = (trained / "version.txt").read_text().strip()
+    assert f"model {version} written" in result.output  # the same model as in-process training
+    rows = read_world(train_world_dir).transactions.num_rows
+    prepare(read_world(train_world_dir), on_stage=lambda *step: seen.append(step))
+    assert seen[0] == ("features", 0, rows) and seen[-1] == ("features", rows, rows)
+    assert [done for _, done, _ in seen] == sorted(done for _, done, _ in seen)

@@ -20,13 +20,54 @@ Guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from clearline.core.errors import ClearlineError
+
+
+@contextlib.contextmanager
+def _progress() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar on stderr that follows an `OnStage` callback (a counted replay gets a
+    bar with events done and in all; a step without a count shows its name and the time)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        tasks: dict[str, Any] = {}
+
+        def finish() -> None:
+            for task in tasks.values():
+                if not progress.tasks[task].finished:
+                    progress.update(task, total=1, completed=1)
+                progress.stop_task(task)
+
+        def on_stage(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:  # a new step: the earlier ones are done
+                finish()
+                tasks[stage] = progress.add_task(stage, total=total or None)
+            progress.update(tasks[stage], completed=done)
+
+        yield on_stage
+        finish()
+
 
 risk_app = typer.Typer(help="Fraud model: train, evaluate, drift.", no_args_is_help=True)
 
@@ -98,7 +139,8 @@ def train(
             from clearline.risk.pipeline import train_world
 
             assert world is not None
-            model = train_world(world, out, config)
+            with _progress() as on_stage:
+                model = train_world(world, out, config, on_stage)
     except ClearlineError as error:
         raise typer.BadParameter(
             error.message, param_hint="--data" if data else "--world"
@@ -137,7 +179,10 @@ def evaluate(
 
             if world is None or train_world is None:
                 raise typer.BadParameter("give --data, or --world with --train-world")
-            metrics = evaluate_world(load_model(model), train_world, world, out)
+            with _progress() as on_stage:
+                metrics = evaluate_world(
+                    load_model(model), train_world, world, out, on_stage=on_stage
+                )
     except ClearlineError as error:
         raise typer.BadParameter(error.message) from error
     summary = {

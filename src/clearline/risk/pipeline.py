@@ -19,7 +19,7 @@ Guarantees:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from clearline.risk.features import (
     DAY_NS,
     FEATURE_NAMES,
     FeatureState,
+    PaymentEvent,
     events_from_table,
     replay,
     reports_from_labels,
@@ -65,6 +66,29 @@ REPORT_DELAY_NS = 3 * DAY_NS
 """A fraud report is known three days after the payment (chargebacks and scam reports take days);
 fixed before any evaluation, not tuned."""
 COMPARED_FPR = 0.01
+PROGRESS_EVERY_EVENTS = 8_192
+
+OnStage = Callable[[str, int, int], None]
+"""Progress callback: (what is being done, events done, events in all; 0, 0 for a step with no
+count). Long commands pass one to show a progress bar."""
+
+
+def _quiet(stage: str, done: int, total: int) -> None:
+    """The default `OnStage`: shows nothing."""
+
+
+def _counted(
+    events: Iterator[PaymentEvent], stage: str, total: int, on_stage: OnStage
+) -> Iterator[PaymentEvent]:
+    """`events`, telling `on_stage` every PROGRESS_EVERY_EVENTS events (and at the end)."""
+    done = 0
+    on_stage(stage, 0, total)
+    for event in events:
+        yield event
+        done += 1
+        if done % PROGRESS_EVERY_EVENTS == 0:
+            on_stage(stage, done, total)
+    on_stage(stage, done, total)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +100,23 @@ class Prepared:
     timestamps_ns: np.ndarray
 
 
-def prepare(world: LabelledWorld, report_delay_ns: int | None = REPORT_DELAY_NS) -> Prepared:
+def prepare(
+    world: LabelledWorld,
+    report_delay_ns: int | None = REPORT_DELAY_NS,
+    on_stage: OnStage | None = None,
+    stage: str = "features",
+) -> Prepared:
     """Features by replay, with the fraud reports known `report_delay_ns` after each fraud
-    (none when `report_delay_ns` is None)."""
+    (none when `report_delay_ns` is None); `on_stage` follows the replay as `stage`."""
     reports = (
         reports_from_labels(world.transactions, world.is_fraud, world.context, report_delay_ns)
         if report_delay_ns is not None
         else []
     )
-    features = replay(events_from_table(world.transactions), world.context, reports)
+    events = events_from_table(world.transactions)
+    if on_stage is not None:
+        events = _counted(events, stage, world.transactions.num_rows, on_stage)
+    features = replay(events, world.context, reports)
     stamps = np.asarray(world.transactions.column("timestamp").cast(pa.int64()).to_numpy())
     return Prepared(world, features, stamps)
 
@@ -130,18 +162,17 @@ def train_world(
     world_dir: Path,
     out: Path,
     config: TrainConfig | None = None,
-    on_stage: Callable[[str], None] | None = None,
+    on_stage: OnStage | None = None,
 ) -> RiskModel:
-    """Train on a world, write the model directory with metrics, card and plots. `on_stage` is
-    told what starts ("features", "fitting", "reports"), for a progress display."""
+    """Train on a world, write the model directory with metrics, card and plots. `on_stage`
+    follows it: "features" (the replay, counted), "fitting", "reports"."""
     config = config or TrainConfig()
-    stage = on_stage or (lambda _: None)
-    stage("features")
-    prepared = prepare(read_world(world_dir))
+    stage = on_stage or _quiet
+    prepared = prepare(read_world(world_dir), on_stage=stage)
     world, split = prepared.world, time_split(prepared.timestamps_ns, config)
-    stage("fitting")
+    stage("fitting", 0, 0)
     model = fit(prepared.features, world.is_fraud, split, FEATURE_NAMES, (), config)
-    stage("reports")
+    stage("reports", 0, 0)
     save_model(model, out)
     train_rows = prepared.features[split.train]
     save_reference(build_reference(FEATURE_NAMES, train_rows, model.score(train_rows)), out)
@@ -187,17 +218,26 @@ def _importance(model: RiskModel) -> dict[str, float]:
 
 
 def evaluate_world(
-    model: RiskModel, train_dir: Path, world_dir: Path, out: Path, config: TrainConfig | None = None
+    model: RiskModel,
+    train_dir: Path,
+    world_dir: Path,
+    out: Path,
+    config: TrainConfig | None = None,
+    on_stage: OnStage | None = None,
 ) -> dict[str, Any]:
-    """Score an unseen world; add the raw-column and rules-only baselines; write the report."""
+    """Score an unseen world; add the raw-column and rules-only baselines; write the report.
+    `on_stage` follows it: "features" and "features without fraud reports" (the two replays,
+    counted), "raw-column baseline", "rules", "reports"."""
     config = config or TrainConfig()
+    stage = on_stage or _quiet
     out.mkdir(parents=True, exist_ok=True)
-    unseen = prepare(read_world(world_dir))
+    unseen = prepare(read_world(world_dir), on_stage=stage)
     world, scores = unseen.world, model.score(unseen.features)
     metrics: dict[str, Any] = {
         "model_version": model.version_,
         "model": evaluate_scores(world.is_fraud, scores, model.review_threshold_, world.scenario),
     }
+    stage("raw-column baseline", 0, 0)
     train = read_world(train_dir)
     train_split = time_split(
         np.asarray(train.transactions.column("timestamp").cast(pa.int64()).to_numpy()), config
@@ -216,19 +256,21 @@ def evaluate_world(
         baseline.review_threshold_,
         world.scenario,
     )
+    stage("rules", 0, 0)
     rules = load_rules(DEFAULT_RULES_PATH, frozenset(FEATURE_NAMES))
     rule_scores = rules_scores(rules, unseen.features)
     metrics["rules_only_baseline"] = evaluate_scores(
         world.is_fraud, rule_scores, RULES_ALERT_WEIGHT, world.scenario
     )
     metrics["vs_rules"] = versus_rules(world.is_fraud, scores, rule_scores, world.scenario)
-    silent = prepare(world, report_delay_ns=None)
+    silent = prepare(world, None, stage, "features without fraud reports")
     metrics["model_without_fraud_reports"] = evaluate_scores(
         world.is_fraud, model.score(silent.features), model.review_threshold_, world.scenario
     )
     metrics["later_period"] = later_period(
         unseen.timestamps_ns, world, scores, rule_scores, model.review_threshold_, config
     )
+    stage("reports", 0, 0)
     write_metrics(out, metrics)
     write_plots(out, world.is_fraud, scores, _importance(model))
     return metrics
