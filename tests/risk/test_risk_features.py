@@ -18,6 +18,7 @@ from clearline.risk.features import (
     FEATURE_NAMES,
     MAX_COUNTERPARTIES,
     MAX_WINDOW_EVENTS,
+    AccountProfile,
     FeatureContext,
     FeatureState,
     PaymentEvent,
@@ -186,6 +187,30 @@ def test_amount_to_available_reads_the_payers_funds_and_nothing_else() -> None:
     other = [FEATURE_INDEX[n] for n in FEATURE_NAMES if n != "amount_to_available"]
     assert np.array_equal(known[:, other], unknown[:, other], equal_nan=True)
     assert _value(tuple(known[0]), "amount_to_available") == pytest.approx(0.2)
+
+
+def test_credit_features_read_the_granted_line_and_what_is_left_of_it() -> None:
+    profiles = {1: AccountProfile(credit_limit=50_000), 3: AccountProfile()}
+    state = FeatureState(FeatureContext(profiles, usd_per_unit={"USD": 0.01}))
+
+    def credit(vector: tuple[float, ...]) -> tuple[float, float]:
+        return _value(vector, "payer_credit_line_usd"), _value(vector, "credit_drawn_after")
+
+    # 60,000 available = 10,000 own money + the 50,000 line; paying 30,000 draws 20,000 of it
+    assert credit(state.observe(_event(0.0, amount=30_000, payer_available=60_000))) == (
+        500.0,
+        pytest.approx(0.4),
+    )
+    assert credit(state.observe(_event(1.0, amount=1_000, payer_available=100_000))) == (
+        500.0,
+        0.0,
+    )  # still within its own money
+    line, drawn = credit(state.observe(_event(2.0)))  # funds unknown
+    assert line == 500.0 and np.isnan(drawn)
+    line, drawn = credit(state.observe(_event(3.0, payer=3, payer_available=5_000)))
+    assert line == 0.0 and np.isnan(drawn)  # no line granted
+    line, drawn = credit(state.observe(_event(4.0, payer=9, payer_available=5_000)))
+    assert np.isnan(line) and np.isnan(drawn)  # an account nobody described
 
 
 def test_memory_per_account_is_bounded() -> None:

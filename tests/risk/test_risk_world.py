@@ -86,3 +86,12 @@ def test_a_payer_missing_from_the_accounts_is_unknown(stream_tables: dict[str, p
     unknown = np.asarray(pc.is_null(column).to_numpy(zero_copy_only=False))
     payers = np.asarray(transactions.column("from_account_id").to_numpy())
     assert np.array_equal(unknown, payers == payer) and unknown.any()
+
+
+def test_profiles_carry_the_granted_credit_lines(stream_tables: dict[str, pa.Table]) -> None:
+    world = world_from_tables(stream_tables)
+    accounts = stream_tables["accounts"].to_pandas()
+    lines = dict(zip(accounts["account_id"], accounts["credit_limit"], strict=True))
+    assert any(line > 0 for line in lines.values())
+    for account_id, line in lines.items():
+        assert world.context.profiles[int(account_id)].credit_limit == line

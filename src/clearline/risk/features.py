@@ -67,7 +67,7 @@ MIN_HOUR_HISTORY: Final = 5
 """Payments an account needs before its hour-of-day habit is judged."""
 MATRIX_CHUNK_EVENTS: Final = 8_192
 """Vectors joined into a matrix at a time by `replay`."""
-SNAPSHOT_FORMAT: Final = "clearline.risk.features/4"
+SNAPSHOT_FORMAT: Final = "clearline.risk.features/5"
 AVAILABLE_COLUMN: Final = "payer_available"
 """Optional `transactions` column read into `PaymentEvent.payer_available`."""
 
@@ -130,6 +130,8 @@ FEATURES: tuple[FeatureSpec, ...] = (
     _spec("amount_to_last_inflow", "amount is {value:.2f}× the payment the account last received"),
     _spec("last_inflow_from_new_sender", "the money just received came from a first-time sender"),
     _spec("amount_to_available", "amount is {value:.0%} of the funds the payer had available"),
+    _spec("payer_credit_line_usd", "payer has a credit line of USD {value:,.0f}"),
+    _spec("credit_drawn_after", "{value:.0%} of the payer's credit line is in use after this"),
     _spec("first_time_counterparty", "first payment to this counterparty"),
     _spec("payee_paid_payer_before", "payee has paid this payer before"),
     _spec("device_present", "a device was used"),
@@ -207,12 +209,15 @@ class AccountProfile:
 
     kyc_tier: 1-3, 0 when not a person. tenure_days: age of the account at `reference_ns`.
     age_band: index of the owner's age band, -1 when unknown. owner_kind: one of OWNER_KINDS.
+    credit_limit: the credit line the institution granted the account, in minor units of the
+    account's asset (0: none).
     """
 
     kyc_tier: int = 0
     tenure_days: float = math.nan
     age_band: int = -1
     owner_kind: str = "person"
+    credit_limit: int = 0
 
     def __reduce__(self) -> tuple[type[AccountProfile], tuple[object, ...]]:
         return AccountProfile, _field_values(self)
@@ -605,7 +610,21 @@ class FeatureState:
             _ratio(amount, event.payer_available)
             if event.payer_available is not None
             else math.nan,
+            *self._credit(event, rate),
         )
+
+    def _credit(self, event: PaymentEvent, rate: float) -> tuple[float, float]:
+        """The payer's credit line in USD (NaN for an account without a profile) and the share
+        of it in use once this payment is made (what the payer could spend minus the amount,
+        against the line; NaN without a line or without `payer_available`)."""
+        profile = self.context.profiles.get(event.from_account_id)
+        if profile is None:
+            return math.nan, math.nan
+        line = profile.credit_limit
+        if line <= 0 or event.payer_available is None:
+            return line * rate, math.nan
+        drawn = line - (event.payer_available - event.amount_paid)
+        return line * rate, (drawn if drawn > 0 else 0) / line
 
     def _novelty(
         self,

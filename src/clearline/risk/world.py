@@ -1,8 +1,9 @@
 """Reading a simulated world (or its tables) into what the risk room needs.
 
 Guarantees:
-- Only facts known before the first payment enter the `FeatureContext`: KYC tier, age band and
-  account tenure at the start, and the FX mid rates of the first day (the reference rates).
+- Only facts known before the first payment enter the `FeatureContext`: KYC tier, age band,
+  account tenure at the start, the credit line the account was granted, and the FX mid rates of
+  the first day (the reference rates).
 - Labels are read from `labels.parquet` and joined by `transaction_id`; they never enter features.
 - Each payment's `payer_available` (what the payer could spend just before it: balance plus unused
   credit line) is rebuilt point-in-time from the accounts' opening balances and credit limits and
@@ -99,10 +100,14 @@ def _profiles(tables: dict[str, pa.Table]) -> dict[int, AccountProfile]:
         for row in people.itertuples()
     }
     profiles: dict[int, AccountProfile] = {}
-    for row in tables["accounts"].to_pandas().itertuples():
+    accounts = tables["accounts"].to_pandas()
+    credit = accounts["credit_limit"] if "credit_limit" in accounts else [0] * len(accounts)
+    for row, line in zip(accounts.itertuples(), credit, strict=True):
         tier, band = person.get(int(row.account_id), (0, -1))
         tenure = float(row.tenure_days) if row.tenure_days is not None else math.nan
-        profiles[int(row.account_id)] = AccountProfile(tier, tenure, band, str(row.owner_kind))
+        profiles[int(row.account_id)] = AccountProfile(
+            tier, tenure, band, str(row.owner_kind), int(line)
+        )
     return profiles
 
 
