@@ -598,6 +598,7 @@ class FeatureState:
         rate = self._rate(event.asset_paid)
         since = event.timestamp_ns - payer.last_inflow_ns
         inflow = payer.last_inflow_ns >= 0
+        line, drawn = self._credit(event, rate)
         return (
             amount * rate,
             _ratio(amount, _median(ordered)),
@@ -610,7 +611,8 @@ class FeatureState:
             _ratio(amount, event.payer_available)
             if event.payer_available is not None
             else math.nan,
-            *self._credit(event, rate),
+            line,
+            drawn,
         )
 
     def _credit(self, event: PaymentEvent, rate: float) -> tuple[float, float]:
