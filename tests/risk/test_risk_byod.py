@@ -243,6 +243,13 @@ def test_drift_reads_a_live_file_for_a_model_trained_on_data(tmp_path: Path) -> 
     assert all(row["psi"] >= 0 for row in rows)
     code, output = invoke("drift", "--model", str(tmp_path / "model"))
     assert code != 0 and "exactly one of --world or --data" in output
+    code, output = invoke(
+        "rethreshold", "--model", str(tmp_path / "model"), "--data",
+        str(tmp_path / "live.parquet"), "--out", str(tmp_path / "live-model"),
+    )  # fmt: skip
+    assert code == 0, output
+    chosen = json.loads((tmp_path / "live-model" / "thresholds.json").read_text())["chosen_on"]
+    assert chosen["rows"] == later.num_rows and chosen["review_budget"] == 0.005
 
 
 def test_fraud_reports_reach_the_graph_features_only_once_known() -> None:

@@ -264,3 +264,34 @@ def test_cli_train_shows_its_stages_and_trains_the_same_model(
     prepare(read_world(train_world_dir), on_stage=lambda *step: seen.append(step))
     assert seen[0] == ("features", 0, rows) and seen[-1] == ("features", rows, rows)
     assert [done for _, done, _ in seen] == sorted(done for _, done, _ in seen)
+
+
+def test_rethreshold_repicks_budgets_on_a_live_window_and_keeps_the_model(
+    trained: Path, other_world_dir: Path, tmp_path: Path
+) -> None:
+    from clearline.risk.pipeline import world_scores
+
+    before = (trained / "thresholds.json").read_text()
+    arguments = ["rethreshold", "--model", str(trained), "--world", str(other_world_dir)]
+    result = CliRunner().invoke(
+        risk_app,
+        [*arguments, "--out", str(tmp_path / "m"), "--review-budget", "0.02"],
+    )
+    assert result.exit_code == 0, result.output
+    assert (trained / "thresholds.json").read_text() == before  # the trained model is untouched
+    old, new = load_model(trained), load_model(tmp_path / "m")
+    assert new.version_ == old.version_
+    scores = world_scores(old, other_world_dir)
+    assert (scores >= new.review_threshold_).mean() == pytest.approx(0.02, abs=0.002)
+    assert (scores >= new.decline_threshold_).mean() <= 0.001
+    chosen = json.loads((tmp_path / "m" / "thresholds.json").read_text())["chosen_on"]
+    assert chosen["rows"] == len(scores) and chosen["review_budget"] == 0.02
+    assert chosen["trained_thresholds"]["review"] == old.review_threshold_
+    into_itself = CliRunner().invoke(risk_app, [*arguments, "--out", str(trained)])
+    assert into_itself.exit_code != 0 and "new directory" in into_itself.output
+    upside_down = CliRunner().invoke(
+        risk_app,
+        [*arguments, "--out", str(tmp_path / "x"), "--review-budget", "0.001",
+         "--decline-budget", "0.01"],
+    )  # fmt: skip
+    assert upside_down.exit_code != 0 and "budgets must satisfy" in upside_down.output

@@ -492,13 +492,18 @@ def evaluate_data(model_dir: Path, path: Path, label: str, out: Path) -> dict[st
     return metrics
 
 
-def drift_data(model_dir: Path, path: Path) -> list[DriftRow]:
-    """PSI per feature and for the score: the model's training slice against a live file (no
-    label needed), its behavioural features continuing the training history when it follows."""
+def live_features(model_dir: Path, path: Path) -> np.ndarray:
+    """The model's features over a live file (no label needed), its behavioural features
+    continuing the training history when the file follows it."""
     schema = load_schema(model_dir)
-    model, references = load_model(model_dir), load_reference(model_dir)
     table = read_data(path)
     check_columns(table, None, replace(schema, drop=schema.features, scenario=None))
     state, _ = history_for(model_dir, table, schema)
-    features = design(table, schema, state).features
+    return design(table, schema, state).features
+
+
+def drift_data(model_dir: Path, path: Path) -> list[DriftRow]:
+    """PSI per feature and for the score: the model's training slice against a live file."""
+    model, references = load_model(model_dir), load_reference(model_dir)
+    features = live_features(model_dir, path)
     return drift_rows(references, model.feature_names, features, model.score(features))

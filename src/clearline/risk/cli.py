@@ -12,6 +12,9 @@ Guarantees:
   train and evaluate on the user's own CSV/Parquet (see `clearline.risk.byod`).
 - `train --threshold-by cost --false-decline-cost X --missed-fraud-cost Y` picks the decline
   threshold of least cost on the validation slice instead of an alert budget.
+- `rethreshold --model DIR (--world DIR | --data FILE) --out DIR [--review-budget B]
+  [--decline-budget B]` re-picks the budget thresholds on a live window's scores (a young
+  deployment alerts more than the mature training window did) into a copy of the model.
 - `shadow --model DIR --challenger DIR --world DIR --out DIR` replays a world through a `Decider`
   whose challenger scores in shadow (logged to OUT/shadow.jsonl, never enforced) and writes the
   comparison (agreement, and both models' metrics from the world's labels) to OUT/shadow.json.
@@ -240,6 +243,48 @@ def drift(
         document = [{"name": r.name, "psi": r.psi, "status": r.status} for r in rows]
         (out / "drift.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         typer.echo(f"wrote {out / 'drift.json'}")
+
+
+@risk_app.command("rethreshold")
+def rethreshold_command(
+    model: Annotated[Path, typer.Option("--model", help="Model directory.")],
+    out: Annotated[Path, typer.Option("--out", help="New model directory to write.")],
+    world: Annotated[
+        Path | None, typer.Option("--world", help="A live window: a simulated world.")
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="A live window: your CSV or Parquet (model trained --data)."),
+    ] = None,
+    review_budget: Annotated[
+        float, typer.Option("--review-budget", help="Share of payments to send to review.")
+    ] = 0.005,
+    decline_budget: Annotated[
+        float, typer.Option("--decline-budget", help="Share of payments to decline.")
+    ] = 0.0005,
+) -> None:
+    """Re-pick the review and decline thresholds for alert budgets on a live window's scores
+    (no labels needed), into a copy of the model; the trained model is left as it was."""
+    from clearline.risk.pipeline import rethreshold, world_scores
+    from clearline.risk.registry import load_model
+
+    if (world is None) == (data is None):
+        raise typer.BadParameter("give exactly one of --world or --data", param_hint="--world")
+    try:
+        loaded = load_model(model)
+        if data is not None:
+            from clearline.risk.byod import live_features
+
+            scores = loaded.score(live_features(model, data))
+        else:
+            assert world is not None
+            with _progress() as on_stage:
+                scores = world_scores(loaded, world, on_stage)
+        report = rethreshold(model, scores, out, str(data or world), review_budget, decline_budget)
+    except ClearlineError as error:
+        raise typer.BadParameter(error.message) from error
+    typer.echo(json.dumps(report, indent=2))
+    typer.echo(f"thresholds re-picked on {data or world}: model {report['model_version']} in {out}")
 
 
 @risk_app.command("shadow")

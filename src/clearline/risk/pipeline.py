@@ -19,6 +19,8 @@ Guarantees:
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from clearline.core.errors import InvalidInput
 from clearline.risk.drift import (
     DriftRow,
     build_reference,
@@ -44,8 +47,15 @@ from clearline.risk.features import (
     reports_from_labels,
 )
 from clearline.risk.metrics import evaluate_scores, recall_at_fpr
-from clearline.risk.model import RiskModel, TrainConfig, fit, time_split, training_summary
-from clearline.risk.registry import save_model
+from clearline.risk.model import (
+    RiskModel,
+    TrainConfig,
+    budget_threshold,
+    fit,
+    time_split,
+    training_summary,
+)
+from clearline.risk.registry import load_model, save_model
 from clearline.risk.report import model_card, write_metrics, write_plots
 from clearline.risk.rules import DEFAULT_RULES_PATH, RuleSet, load_rules
 from clearline.risk.world import LabelledWorld, read_world
@@ -382,3 +392,69 @@ def drift_world(model: RiskModel, model_dir: Path, world_dir: Path) -> list[Drif
     references = load_reference(model_dir)
     live = prepare(read_world(world_dir))
     return drift_rows(references, model.feature_names, live.features, model.score(live.features))
+
+
+def rethreshold(
+    model_dir: Path,
+    scores: np.ndarray,
+    out: Path,
+    window: str,
+    review_budget: float,
+    decline_budget: float,
+) -> dict[str, Any]:
+    """A copy of the model in `out` whose review and decline thresholds are re-picked for these
+    budgets on `scores` of a live window (no labels used: a budget threshold is a quantile of the
+    scores). The model, its version and its files are unchanged; `thresholds.json` records the
+    window and the budgets it was picked for. Returns the old and new thresholds with the alert
+    rates each gives on the window."""
+    if not 0 < decline_budget <= review_budget < 1:
+        raise InvalidInput(
+            "budgets must satisfy 0 < decline budget <= review budget < 1",
+            code="budget_invalid",
+        )
+    if out.resolve() == Path(model_dir).resolve():
+        raise InvalidInput(
+            "--out must be a new directory: the trained model stays as it was", code="out_is_model"
+        )
+    model = load_model(model_dir)
+    review = budget_threshold(scores, review_budget)
+    decline = max(budget_threshold(scores, decline_budget), review)
+    shutil.copytree(model_dir, out, dirs_exist_ok=True)
+    document = {
+        "review": review,
+        "decline": decline,
+        "chosen_on": {
+            "window": window,
+            "rows": len(scores),
+            "review_budget": review_budget,
+            "decline_budget": decline_budget,
+            "trained_thresholds": {
+                "review": model.review_threshold_,
+                "decline": model.decline_threshold_,
+            },
+        },
+    }
+    (out / "thresholds.json").write_text(
+        json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    return {
+        "model_version": model.version_,
+        "rows": len(scores),
+        "before": {
+            "review": model.review_threshold_,
+            "decline": model.decline_threshold_,
+            "review_alert_rate": float((scores >= model.review_threshold_).mean()),
+            "decline_rate": float((scores >= model.decline_threshold_).mean()),
+        },
+        "after": {
+            "review": review,
+            "decline": decline,
+            "review_alert_rate": float((scores >= review).mean()),
+            "decline_rate": float((scores >= decline).mean()),
+        },
+    }
+
+
+def world_scores(model: RiskModel, world_dir: Path, on_stage: OnStage | None = None) -> np.ndarray:
+    """The model's scores over a world, features replayed with its fraud reports as in service."""
+    return model.score(prepare(read_world(world_dir), on_stage=on_stage).features)
