@@ -122,7 +122,8 @@ def test_sigint_during_the_replay_stops_cleanly(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "120"},
+        # wide enough that rich never wraps the "feature state warmed" line the test waits for
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "400"},
     )
     assert process.stdout is not None
     lines = []
