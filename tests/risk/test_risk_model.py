@@ -269,7 +269,7 @@ def test_cli_train_shows_its_stages_and_trains_the_same_model(
 def test_rethreshold_repicks_budgets_on_a_live_window_and_keeps_the_model(
     trained: Path, other_world_dir: Path, tmp_path: Path
 ) -> None:
-    from clearline.risk.pipeline import world_scores
+    from clearline.risk.pipeline import world_features
 
     before = (trained / "thresholds.json").read_text()
     arguments = ["rethreshold", "--model", str(trained), "--world", str(other_world_dir)]
@@ -281,7 +281,7 @@ def test_rethreshold_repicks_budgets_on_a_live_window_and_keeps_the_model(
     assert (trained / "thresholds.json").read_text() == before  # the trained model is untouched
     old, new = load_model(trained), load_model(tmp_path / "m")
     assert new.version_ == old.version_
-    scores = world_scores(old, other_world_dir)
+    scores = old.score(world_features(other_world_dir))
     assert (scores >= new.review_threshold_).mean() == pytest.approx(0.02, abs=0.002)
     assert (scores >= new.decline_threshold_).mean() <= 0.001
     chosen = json.loads((tmp_path / "m" / "thresholds.json").read_text())["chosen_on"]

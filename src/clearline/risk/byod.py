@@ -28,7 +28,7 @@ Guarantees:
   no earlier than the training data ended (`metrics.json` → `history` says whether it was, and
   why not), exactly as one replay over both files would (tested).
 - Training stores the drift reference of its training slice (`reference.json`), so
-  `clearline risk drift --model DIR --data FILE` compares a live file with it.
+  `clearline risk drift --model DIR --data FILE` compares a live file (`live_features`) with it.
 """
 
 from __future__ import annotations
@@ -45,13 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from clearline.core.errors import InvalidInput
-from clearline.risk.drift import (
-    DriftRow,
-    build_reference,
-    drift_rows,
-    load_reference,
-    save_reference,
-)
+from clearline.risk.drift import build_reference, save_reference
 from clearline.risk.features import (
     FEATURE_NAMES,
     FeatureContext,
@@ -500,10 +494,3 @@ def live_features(model_dir: Path, path: Path) -> np.ndarray:
     check_columns(table, None, replace(schema, drop=schema.features, scenario=None))
     state, _ = history_for(model_dir, table, schema)
     return design(table, schema, state).features
-
-
-def drift_data(model_dir: Path, path: Path) -> list[DriftRow]:
-    """PSI per feature and for the score: the model's training slice against a live file."""
-    model, references = load_model(model_dir), load_reference(model_dir)
-    features = live_features(model_dir, path)
-    return drift_rows(references, model.feature_names, features, model.score(features))

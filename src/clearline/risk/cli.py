@@ -27,11 +27,14 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from clearline.core.errors import ClearlineError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @contextlib.contextmanager
@@ -198,6 +201,22 @@ def evaluate(
     typer.echo(json.dumps(summary, indent=2))
 
 
+def _live_window(model: Path, world: Path | None, data: Path | None) -> np.ndarray:
+    """The features of a live window given as exactly one of --world (replayed with a progress
+    bar) or --data (a file, for a model trained with --data)."""
+    if (world is None) == (data is None):
+        raise typer.BadParameter("give exactly one of --world or --data", param_hint="--world")
+    if data is not None:
+        from clearline.risk.byod import live_features
+
+        return live_features(model, data)
+    from clearline.risk.pipeline import world_features
+
+    assert world is not None
+    with _progress() as on_stage:
+        return world_features(world, on_stage)
+
+
 @risk_app.command("drift")
 def drift(
     model: Annotated[Path, typer.Option("--model", help="Model directory.")],
@@ -216,20 +235,11 @@ def drift(
     from rich.console import Console
     from rich.table import Table
 
+    from clearline.risk.pipeline import drift_report
     from clearline.risk.registry import load_model
 
-    if (world is None) == (data is None):
-        raise typer.BadParameter("give exactly one of --world or --data", param_hint="--world")
     try:
-        if data is not None:
-            from clearline.risk.byod import drift_data
-
-            rows = drift_data(model, data)
-        else:
-            from clearline.risk.pipeline import drift_world
-
-            assert world is not None
-            rows = drift_world(load_model(model), model, world)
+        rows = drift_report(load_model(model), model, _live_window(model, world, data))
     except ClearlineError as error:
         raise typer.BadParameter(error.message) from error
     table = Table(title=f"Drift of {data or world} against the training window of {model}")
@@ -265,22 +275,15 @@ def rethreshold_command(
 ) -> None:
     """Re-pick the review and decline thresholds for alert budgets on a live window's scores
     (no labels needed), into a copy of the model; the trained model is left as it was."""
-    from clearline.risk.pipeline import rethreshold, world_scores
+    from clearline.risk.pipeline import rethreshold
     from clearline.risk.registry import load_model
 
-    if (world is None) == (data is None):
-        raise typer.BadParameter("give exactly one of --world or --data", param_hint="--world")
     try:
         loaded = load_model(model)
-        if data is not None:
-            from clearline.risk.byod import live_features
-
-            scores = loaded.score(live_features(model, data))
-        else:
-            assert world is not None
-            with _progress() as on_stage:
-                scores = world_scores(loaded, world, on_stage)
-        report = rethreshold(model, scores, out, str(data or world), review_budget, decline_budget)
+        scores = loaded.score(_live_window(model, world, data))
+        report = rethreshold(
+            loaded, model, scores, out, str(data or world), review_budget, decline_budget
+        )
     except ClearlineError as error:
         raise typer.BadParameter(error.message) from error
     typer.echo(json.dumps(report, indent=2))

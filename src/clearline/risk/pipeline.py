@@ -360,7 +360,6 @@ def shadow_world(
     The fraud reports reach the decider as they would in service (REPORT_DELAY_NS after each
     fraud). Returns (and writes to OUT/shadow.json) `compare_shadow` with the world's labels."""
     from clearline.risk.decide import SHADOW_LOG, Decider
-    from clearline.risk.registry import load_model
     from clearline.risk.shadow import compare_shadow
 
     world = read_world(world_dir)
@@ -387,14 +386,15 @@ def shadow_world(
     return report
 
 
-def drift_world(model: RiskModel, model_dir: Path, world_dir: Path) -> list[DriftRow]:
-    """PSI per feature and for the score: the model's training window against a live world."""
+def drift_report(model: RiskModel, model_dir: Path, features: np.ndarray) -> list[DriftRow]:
+    """PSI per feature and for the score: the model's training window against a live window's
+    features (`world_features`, or `byod.live_features` for a file)."""
     references = load_reference(model_dir)
-    live = prepare(read_world(world_dir))
-    return drift_rows(references, model.feature_names, live.features, model.score(live.features))
+    return drift_rows(references, model.feature_names, features, model.score(features))
 
 
 def rethreshold(
+    model: RiskModel,
     model_dir: Path,
     scores: np.ndarray,
     out: Path,
@@ -402,11 +402,11 @@ def rethreshold(
     review_budget: float,
     decline_budget: float,
 ) -> dict[str, Any]:
-    """A copy of the model in `out` whose review and decline thresholds are re-picked for these
-    budgets on `scores` of a live window (no labels used: a budget threshold is a quantile of the
-    scores). The model, its version and its files are unchanged; `thresholds.json` records the
-    window and the budgets it was picked for. Returns the old and new thresholds with the alert
-    rates each gives on the window."""
+    """A copy of `model` (read from `model_dir`) in `out` whose review and decline thresholds
+    are re-picked for these budgets on `scores` of a live window (no labels used: a budget
+    threshold is a quantile of the scores). The model, its version and its files are unchanged;
+    `thresholds.json` records the window and the budgets it was picked for. Returns the old and
+    new thresholds with the alert rates each gives on the window."""
     if not 0 < decline_budget <= review_budget < 1:
         raise InvalidInput(
             "budgets must satisfy 0 < decline budget <= review budget < 1",
@@ -416,7 +416,6 @@ def rethreshold(
         raise InvalidInput(
             "--out must be a new directory: the trained model stays as it was", code="out_is_model"
         )
-    model = load_model(model_dir)
     review = budget_threshold(scores, review_budget)
     decline = max(budget_threshold(scores, decline_budget), review)
     shutil.copytree(model_dir, out, dirs_exist_ok=True)
@@ -455,6 +454,6 @@ def rethreshold(
     }
 
 
-def world_scores(model: RiskModel, world_dir: Path, on_stage: OnStage | None = None) -> np.ndarray:
-    """The model's scores over a world, features replayed with its fraud reports as in service."""
-    return model.score(prepare(read_world(world_dir), on_stage=on_stage).features)
+def world_features(world_dir: Path, on_stage: OnStage | None = None) -> np.ndarray:
+    """A live world's features, replayed with its fraud reports as in service."""
+    return prepare(read_world(world_dir), on_stage=on_stage).features
