@@ -459,6 +459,21 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator > 0 else math.nan
 
 
+def _credit(
+    event: PaymentEvent, profile: AccountProfile | None, rate: float
+) -> tuple[float, float]:
+    """The payer's credit line in USD (NaN for an account without a profile) and the share of it
+    in use once this payment is made (what the payer could spend minus the amount, against the
+    line; NaN without a line or without `payer_available`)."""
+    if profile is None:
+        return math.nan, math.nan
+    line = profile.credit_limit
+    if line <= 0 or event.payer_available is None:
+        return line * rate, math.nan
+    drawn = line - (event.payer_available - event.amount_paid)
+    return line * rate, (drawn if drawn > 0 else 0) / line
+
+
 def _hour_share(state: AccountState, hour: int) -> float:
     if state.payments < MIN_HOUR_HISTORY:
         return math.nan
@@ -539,11 +554,12 @@ class FeatureState:
         device = self._device(event)
         outgoing, received = payer.outgoing.read(now), payer.incoming.read(now)
         incoming = payee.incoming.read(now)
+        profile = self.context.profiles.get(event.from_account_id)
         vector = (
             *self._velocity(event, outgoing, received, incoming),
-            *self._amounts(event, payer, received),
+            *self._amounts(event, payer, received, profile),
             *self._novelty(event, payer, payee, device),
-            *self._profiles(event),
+            *self._profiles(event, profile),
             float(payer.flagged),
             float(payee.flagged),
             float(len(payer.flagged_contacts)),
@@ -591,14 +607,18 @@ class FeatureState:
         )
 
     def _amounts(
-        self, event: PaymentEvent, payer: AccountState, received: FlowCounts
+        self,
+        event: PaymentEvent,
+        payer: AccountState,
+        received: FlowCounts,
+        profile: AccountProfile | None,
     ) -> tuple[float, ...]:
         payer.expire_amounts(event.timestamp_ns)
         ordered, amount = payer.sorted_amounts, event.amount_paid
         rate = self._rate(event.asset_paid)
         since = event.timestamp_ns - payer.last_inflow_ns
         inflow = payer.last_inflow_ns >= 0
-        line, drawn = self._credit(event, rate)
+        line, drawn = _credit(event, profile, rate)
         return (
             amount * rate,
             _ratio(amount, _median(ordered)),
@@ -614,19 +634,6 @@ class FeatureState:
             line,
             drawn,
         )
-
-    def _credit(self, event: PaymentEvent, rate: float) -> tuple[float, float]:
-        """The payer's credit line in USD (NaN for an account without a profile) and the share
-        of it in use once this payment is made (what the payer could spend minus the amount,
-        against the line; NaN without a line or without `payer_available`)."""
-        profile = self.context.profiles.get(event.from_account_id)
-        if profile is None:
-            return math.nan, math.nan
-        line = profile.credit_limit
-        if line <= 0 or event.payer_available is None:
-            return line * rate, math.nan
-        drawn = line - (event.payer_available - event.amount_paid)
-        return line * rate, (drawn if drawn > 0 else 0) / line
 
     def _novelty(
         self,
@@ -666,11 +673,11 @@ class FeatureState:
             float(cross and (event.from_country, event.to_country) not in payer.corridors),
         )
 
-    def _profiles(self, event: PaymentEvent) -> tuple[float, ...]:
-        """Read from the context on every event: callers may register accounts as they open."""
-        profiles = self.context.profiles
-        payer = profiles.get(event.from_account_id) or UNKNOWN_PROFILE
-        payee = profiles.get(event.to_account_id) or UNKNOWN_PROFILE
+    def _profiles(self, event: PaymentEvent, profile: AccountProfile | None) -> tuple[float, ...]:
+        """Read from the context on every event (`profile` is the payer's, looked up once by
+        `observe`): callers may register accounts as they open."""
+        payer = profile or UNKNOWN_PROFILE
+        payee = self.context.profiles.get(event.to_account_id) or UNKNOWN_PROFILE
         elapsed_days = (event.timestamp_ns - self.context.reference_ns) / DAY_NS
         return (
             float(payer.kyc_tier),
