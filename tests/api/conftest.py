@@ -68,6 +68,14 @@ lists:
 """
 
 
+GENEROUS_LIMITS = "".join(
+    f"[rate_limits.{role}]\nrequests_per_s = 100000\nburst = 100000\n\n"
+    for role in ("admin", "operator", "analyst", "auditor", "customer")
+)
+"""platform.toml of the shared servers: tests send bursts no real client would; the rate limit
+tests start servers with the defaults or their own."""
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -124,9 +132,13 @@ class Api:
         assert response.status_code == 201, response.text
         return str(response.json()["key"])
 
+    def cli_command(self) -> list[str]:
+        """`clearline --data-dir <this server's>`: append a command and its arguments."""
+        return [str(CLEARLINE), "--data-dir", str(self.data_dir)]
+
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(CLEARLINE), "--data-dir", str(self.data_dir), *args],
+            [*self.cli_command(), *args],
             capture_output=True,
             text=True,
             timeout=120,
@@ -216,10 +228,18 @@ class Api:
         self._clients.clear()
 
 
-def _start(data_dir: Path, review_timeout_s: int, admin_key: str | None = None) -> Api:
-    """A server on `data_dir`; `admin_key`: a restart (the first run printed the key)."""
+def _start(
+    data_dir: Path,
+    review_timeout_s: int,
+    admin_key: str | None = None,
+    settings: str | None = GENEROUS_LIMITS,
+) -> Api:
+    """A server on `data_dir`; `admin_key`: a restart (the first run printed the key);
+    `settings`: its platform.toml (None: none, the defaults)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "rules.yaml").write_text(RULES_YAML, encoding="utf-8")
+    if settings is not None:
+        (data_dir / "platform.toml").write_text(settings, encoding="utf-8")
     port = free_port()
     log_path = data_dir.parent / f"{data_dir.name}-server.log"
     log = log_path.open("wb")
@@ -251,8 +271,11 @@ def _start(data_dir: Path, review_timeout_s: int, admin_key: str | None = None) 
             _stop(process)
             raise RuntimeError(f"server did not answer /healthz: {log_path.read_text()}")
         time.sleep(0.1)
-    if admin_key is None:
-        admin_key = log_path.read_text().strip().splitlines()[-1].strip()
+    if admin_key is None:  # the first run prints it on a line of its own
+        admin_key = next(
+            (line.strip() for line in log_path.read_text().splitlines() if line.startswith("clk_")),
+            "",
+        )
     assert admin_key.startswith("clk_"), log_path.read_text()
     return Api(base_url, data_dir, admin_key, process, log_path)
 
@@ -273,10 +296,17 @@ def launch_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..
     """Start servers on demand; every one is stopped (SIGINT, then SIGKILL) at session end."""
     started: list[Api] = []
 
-    def launch(review_timeout_s: int = 3600, restart: Api | None = None) -> Api:
-        """A new server, or `restart`'s data directory served again after stopping it."""
+    def launch(
+        review_timeout_s: int = 3600,
+        restart: Api | None = None,
+        settings: str | None = GENEROUS_LIMITS,
+    ) -> Api:
+        """A new server, or `restart`'s data directory served again after stopping it;
+        `settings`: the new server's platform.toml (None: the defaults)."""
         if restart is None:
-            api = _start(tmp_path_factory.mktemp("clearline") / "data", review_timeout_s)
+            api = _start(
+                tmp_path_factory.mktemp("clearline") / "data", review_timeout_s, settings=settings
+            )
         else:
             restart.close_clients()
             _stop(restart.process)

@@ -174,7 +174,25 @@ ENDPOINTS: dict[str, tuple[tuple[str, ...], Call]] = {
     "POST /v1/keys": (("admin",), lambda c, s: c.post("/v1/keys", json={"role": "analyst"})),
     "GET /v1/keys": (("admin",), lambda c, s: c.get("/v1/keys")),
     "DELETE /v1/keys/{id}": (("admin",), lambda c, s: c.delete(f"/v1/keys/{_throwaway_key(s)}")),
+    "GET /v1/audit-events": (("admin", "auditor"), lambda c, s: c.get("/v1/audit-events")),
+    "GET /v1/audit-events/{id}/proof": (
+        ("admin", "auditor"),
+        lambda c, s: c.get(f"/v1/audit-events/{_sealed_event(s)}/proof"),
+    ),
 }
+
+
+def _sealed_event(scene: Scene) -> str:
+    """An audit event already sealed into a signed checkpoint (the scene's key creations)."""
+    auditor = scene.api.client(scene.api.key("auditor", label="sealed event"))
+    deadline = time.monotonic() + 30
+    while True:
+        events = auditor.get("/v1/audit-events").json()["data"]
+        sealed = [event["id"] for event in events if event["sealed"]]
+        if sealed and auditor.get(f"/v1/audit-events/{sealed[0]}/proof").status_code == 200:
+            return str(sealed[0])
+        assert time.monotonic() < deadline, events
+        time.sleep(0.1)
 
 
 def client_for(scene: Scene, role: str) -> httpx.Client:
@@ -195,10 +213,64 @@ def test_matrix_names_every_route(api_server: Any) -> None:
         .replace("{account_id}", "{id}")
         .replace("{payment_id}", "{id}")
         .replace("{key_id}", "{id}")
+        .replace("{event_id}", "{id}")
         for path, item in spec["paths"].items()
         for method in item
     }
     assert routes - {"GET /healthz"} == set(ENDPOINTS)
+
+
+def test_the_document_names_the_roles_this_matrix_tests(api_server: Any) -> None:
+    """Each operation's `x-roles` (what the server enforces) is the matrix's allowed roles."""
+    spec = api_server.admin.get("/openapi.json").json()
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if path == "/healthz":
+                assert operation["security"] == []
+                continue
+            endpoint = f"{method.upper()} {_generic(path)}"
+            assert sorted(operation["x-roles"]) == sorted(ENDPOINTS[endpoint][0]), endpoint
+            assert operation["security"] == [{"bearer": []}], endpoint
+
+
+def _generic(path: str) -> str:
+    for name in ("customer_id", "account_id", "payment_id", "key_id", "event_id"):
+        path = path.replace("{" + name + "}", "{id}")
+    return path
+
+
+MALFORMED_BODIES: list[tuple[str, dict[str, str]]] = [
+    ("{}", {"Content-Type": "application/json"}),
+    ("{", {"Content-Type": "application/json"}),
+    ('{"amount": 1.5, "nonsense": [}', {"Content-Type": "application/json"}),
+    ("amount=1", {"Content-Type": "application/x-www-form-urlencoded"}),
+    ("\xff\xfe", {"Content-Type": "application/json"}),
+]
+
+
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+def test_a_role_that_may_not_gets_403_whatever_the_request(
+    scene: Scene, endpoint: str, problem_of: Any
+) -> None:
+    """Authorization before validation: malformed bodies, ids and queries from a role that may
+    not call the endpoint all get 403, never a list of the fields it got wrong."""
+    allowed, _ = ENDPOINTS[endpoint]
+    method, path = endpoint.split(" ", 1)
+    bad_path = path.replace("{id}", "not-an-id")
+    for role in ROLES:
+        if role in allowed:
+            continue
+        client = client_for(scene, role)
+        for body, headers in MALFORMED_BODIES:
+            response = client.request(
+                method,
+                bad_path,
+                content=body.encode("latin-1"),
+                headers=headers,
+                params={"limit": "-1", "cursor": "!", "from": "x", "action": "maybe"},
+            )
+            detail = problem_of(response, 403, "forbidden")["detail"]
+            assert role in detail, (endpoint, role, body)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -256,6 +328,7 @@ def test_no_valid_key_is_401(
         .replace("/reviews/{id}", f"/reviews/{scene.payment_id}")
         .replace("/decisions/{id}", f"/decisions/{scene.payment_id}")
         .replace("/keys/{id}", "/keys/0123456789abcdef")
+        .replace("/audit-events/{id}", f"/audit-events/{scene.payment_id}")
     )
     body = None if method in ("GET", "DELETE") else {}
     response = client.request(method, path, json=body, params={"from": 1, "to": 1})

@@ -13,13 +13,17 @@ from pathlib import Path
 import pytest
 
 from clearline.core.clock import ManualClock
-from clearline.core.errors import InvalidInput
-from clearline.core.ids import new_ids
+from clearline.core.errors import Conflict, InvalidInput, NotFound
+from clearline.core.ids import derive_id, format_id, new_ids, parse_id
+from clearline.customers import NewCustomer
 from clearline.kyc import LimitExceeded, Limits, RateUnknown, ReferenceRates
 from clearline.ledger import Transfer
 from clearline.ledger.types import trusted_transfer
-from clearline.payments import Conflict, NotFound, PaymentRequest, PaymentService
-from clearline.payments.model import derive_id, format_id, parse_id
+from clearline.payments import PaymentRequest
+from clearline.platform import Platform, Settings
+from clearline.trail import Actor
+
+OPERATOR = Actor("k-operator", "operator")
 
 RULES = """
 version: 7
@@ -59,40 +63,54 @@ def run(coroutine):  # type: ignore[no-untyped-def]
 
 
 class World:
-    """A service with two customers' wallets, funded."""
+    """A platform with two customers' wallets, funded."""
 
     def __init__(self, data_dir: Path, clock: ManualClock, tier: int = 3) -> None:
-        self.service = PaymentService.open(data_dir, clock=clock, review_timeout_s=60)
+        self.platform = open_platform(data_dir, clock)
+        self.service = self.platform.payments
+        self.directory = self.platform.directory
         self.clock = clock
         self.alice, self.a, self.bob, self.b = run(self._setup(tier))
 
     async def _setup(self, tier: int) -> tuple[int, int, int, int]:
-        service = self.service
-        alice = await service.create_customer("Alice", tier=tier, country="KE")
-        bob = await service.create_customer("Bob", kind="merchant", tier=3, country="KE")
-        a = await service.create_account(alice.id, "USD")
-        b = await service.create_account(bob.id, "USD")
-        omnibus = service.omnibus["USD"]
-        results = await service.create_transfers(
-            [Transfer(id=1, debit_account_id=omnibus, credit_account_id=a.id, amount=500_000_00)]
+        directory = self.directory
+        alice = await directory.create_customer(
+            NewCustomer("Alice", tier=tier, country="KE"), actor=OPERATOR
+        )
+        bob = await directory.create_customer(
+            NewCustomer("Bob", kind="merchant", tier=3, country="KE"), actor=OPERATOR
+        )
+        a = await directory.create_account(alice.id, "USD", actor=OPERATOR)
+        b = await directory.create_account(bob.id, "USD", actor=OPERATOR)
+        omnibus = directory.omnibus["USD"]
+        results = await self.service.create_transfers(
+            [Transfer(id=1, debit_account_id=omnibus, credit_account_id=a.id, amount=500_000_00)],
+            actor=OPERATOR,
         )
         assert results[0].ok
         return alice.id, a.id, bob.id, b.id
 
     def pay(self, cents: int, **options: object) -> object:
         request = PaymentRequest(self.a, self.b, cents, "USD", **options)  # type: ignore[arg-type]
-        return run(self.service.create_payment(request))
+        return run(self.service.create_payment(request, actor=OPERATOR))
 
     def balance(self, account: int) -> tuple[int, int]:
         found = self.service.ledger.lookup_accounts([account])[0]
         return found.credits_posted - found.debits_posted, found.debits_pending
+
+    def close(self) -> None:
+        self.platform.close()
+
+
+def open_platform(data_dir: Path, clock: ManualClock) -> Platform:
+    return Platform.open(data_dir, clock=clock, settings=Settings(review_timeout_s=60))
 
 
 @pytest.fixture
 def world(data_dir: Path, clock: ManualClock) -> Iterator[World]:
     made = World(data_dir, clock)
     yield made
-    made.service.close()
+    made.close()
 
 
 def test_each_decision_moves_what_it_should(world: World) -> None:
@@ -126,19 +144,21 @@ def test_the_risk_gate_sees_what_the_payer_can_spend(world: World) -> None:
 
 def test_review_approve_and_reject_settle_the_hold(world: World) -> None:
     first, second = world.pay(950_00), world.pay(920_00)
-    approved = run(world.service.approve_review(first.id))
+    approved = run(world.service.holds.approve_review(first.id, actor=OPERATOR))
     assert approved.status == "completed" and approved.captured == 950_00
-    rejected = run(world.service.reject_review(second.id))
+    rejected = run(world.service.holds.reject_review(second.id, actor=OPERATOR))
     assert rejected.status == "rejected"
     assert world.balance(world.a) == (500_000_00 - 950_00, 0)
     with pytest.raises(Conflict):
-        run(world.service.approve_review(second.id))  # a rejected payment stays rejected
+        run(
+            world.service.holds.approve_review(second.id, actor=OPERATOR)
+        )  # a rejected payment stays rejected
 
 
 def test_a_review_hold_expires_by_the_ledger_clock(world: World) -> None:
     held = world.pay(950_00)
     world.clock.advance(seconds=61)
-    assert run(world.service.sync_expired()) == 1
+    assert run(world.service.expiry.sync()) == 1
     assert run(world.service.payment(held.id)).status == "expired"
     assert world.balance(world.a) == (500_000_00, 0)
     assert world.service.ledger.pending_statuses([held.id, 12345]) == ["expired", None]
@@ -147,19 +167,21 @@ def test_a_review_hold_expires_by_the_ledger_clock(world: World) -> None:
 def test_capture_void_and_refund(world: World) -> None:
     card = world.pay(300_00, capture="manual")
     assert card.status == "authorized"
-    captured = run(world.service.capture(card.id, 200_00))
+    captured = run(world.service.holds.capture(card.id, 200_00, actor=OPERATOR))
     assert (captured.status, captured.captured) == ("captured", 200_00)
     assert world.balance(world.a) == (500_000_00 - 200_00, 0)  # the rest was released
     with pytest.raises(InvalidInput):
-        run(world.service.refund(card.id, 200_01, derive_id(card.id, "r1")))
-    run(world.service.refund(card.id, 50_00, derive_id(card.id, "r1")))
-    payment, _, amount = run(world.service.refund(card.id, None, derive_id(card.id, "r2")))
+        run(world.service.holds.refund(card.id, 200_01, derive_id(card.id, "r1"), actor=OPERATOR))
+    run(world.service.holds.refund(card.id, 50_00, derive_id(card.id, "r1"), actor=OPERATOR))
+    payment, _, amount = run(
+        world.service.holds.refund(card.id, None, derive_id(card.id, "r2"), actor=OPERATOR)
+    )
     assert (payment.status, payment.refunded, amount) == ("refunded", 200_00, 150_00)
     assert world.balance(world.a) == (500_000_00, 0)
     other = world.pay(10_00, capture="manual")
-    assert run(world.service.void(other.id)).status == "voided"
+    assert run(world.service.holds.void(other.id, actor=OPERATOR)).status == "voided"
     with pytest.raises(Conflict):
-        run(world.service.capture(other.id))
+        run(world.service.holds.capture(other.id, actor=OPERATOR))
 
 
 def test_tier_limits_per_payment_and_per_day(data_dir: Path, clock: ManualClock) -> None:
@@ -176,7 +198,7 @@ def test_tier_limits_per_payment_and_per_day(data_dir: Path, clock: ManualClock)
         clock.advance(seconds=86_400)
         assert world.pay(400_00).status == "completed"  # a new day
     finally:
-        world.service.close()
+        world.close()
 
 
 def test_a_declined_payment_does_not_use_up_the_daily_limit(
@@ -184,7 +206,11 @@ def test_a_declined_payment_does_not_use_up_the_daily_limit(
 ) -> None:
     world = World(data_dir, clock, tier=2)  # USD 5,000 per payment, USD 20,000 per day
     try:
-        run(world.service.update_customer(world.alice, limits=Limits(None, Decimal(2000))))
+        run(
+            world.directory.update_customer(
+                world.alice, limits=Limits(None, Decimal(2000)), actor=OPERATOR
+            )
+        )
         for _ in range(3):
             assert world.pay(1500_00).status == "declined"  # the rules decline >= USD 1,000
         assert world.pay(999_00).status == "in_review"
@@ -192,7 +218,7 @@ def test_a_declined_payment_does_not_use_up_the_daily_limit(
         with pytest.raises(LimitExceeded):
             world.pay(3_00)
     finally:
-        world.service.close()
+        world.close()
 
 
 def test_concurrent_payments_cannot_both_slip_under_the_daily_limit(
@@ -204,7 +230,7 @@ def test_concurrent_payments_cannot_both_slip_under_the_daily_limit(
         async def both() -> list[object]:
             request = PaymentRequest(world.a, world.b, 400_00, "USD")
             return await asyncio.gather(
-                *(world.service.create_payment(request) for _ in range(3)),
+                *(world.service.create_payment(request, actor=OPERATOR) for _ in range(3)),
                 return_exceptions=True,
             )
 
@@ -212,7 +238,7 @@ def test_concurrent_payments_cannot_both_slip_under_the_daily_limit(
         assert sum(isinstance(o, LimitExceeded) for o in outcomes) == 1
         assert world.balance(world.a)[0] == 500_000_00 - 800_00
     finally:
-        world.service.close()
+        world.close()
 
 
 def test_tier_zero_may_receive_but_not_pay(data_dir: Path, clock: ManualClock) -> None:
@@ -222,7 +248,7 @@ def test_tier_zero_may_receive_but_not_pay(data_dir: Path, clock: ManualClock) -
             world.pay(1_00)
         assert error.value.code == "tier_may_not_pay"
     finally:
-        world.service.close()
+        world.close()
 
 
 def test_bad_requests_are_refused_before_anything_moves(world: World) -> None:
@@ -235,20 +261,24 @@ def test_bad_requests_are_refused_before_anything_moves(world: World) -> None:
         (PaymentRequest(world.b + 1, world.b, 1, "USD"), "account_not_found"),
     ):
         with pytest.raises((InvalidInput, NotFound)) as error:
-            run(world.service.create_payment(bad))
+            run(world.service.create_payment(bad, actor=OPERATOR))
         assert error.value.code == code
     # a customer key may only pay from its own customer's wallets
     with pytest.raises(NotFound):
         run(
             world.service.create_payment(
-                PaymentRequest(world.a, world.b, 1, "USD"), customer_scope=world.bob
+                PaymentRequest(world.a, world.b, 1, "USD"),
+                actor=OPERATOR,
+                customer_scope=world.bob,
             )
         )
     assert world.balance(world.a) == before
 
 
 def test_insufficient_funds_is_a_failed_payment(world: World) -> None:
-    failed = run(world.service.create_payment(PaymentRequest(world.b, world.a, 1_00, "USD")))
+    failed = run(
+        world.service.create_payment(PaymentRequest(world.b, world.a, 1_00, "USD"), actor=OPERATOR)
+    )
     assert (failed.status, failed.refusal) == ("failed", "exceeds_credits")
 
 
@@ -256,25 +286,34 @@ def test_a_restart_remembers_customers_accounts_payments_and_spend(
     data_dir: Path, clock: ManualClock
 ) -> None:
     world = World(data_dir, clock, tier=1)
-    run(world.service.update_customer(world.alice, limits=Limits(Decimal(1000), Decimal(1000))))
+    run(
+        world.directory.update_customer(
+            world.alice, limits=Limits(Decimal(1000), Decimal(1000)), actor=OPERATOR
+        )
+    )
     paid = world.pay(900_00)  # in review: counts against today's limit
-    world.service.close()
-    service = PaymentService.open(data_dir, clock=clock, review_timeout_s=60)
+    world.close()
+    platform = open_platform(data_dir, clock)
     try:
-        assert service.customer(world.alice).name == "Alice"
-        assert service.customer(world.alice).per_day_limit_usd == "1000"
-        assert service.account(world.a).asset == "USD"
+        service = platform.payments
+        assert platform.directory.customer(world.alice).name == "Alice"
+        assert platform.directory.customer(world.alice).per_day_limit_usd == "1000"
+        assert platform.directory.account(world.a).asset == "USD"
         assert run(service.payment(paid.id)).status == "in_review"
         with pytest.raises(LimitExceeded):  # 900 + 200 > 1,000 today
-            run(service.create_payment(PaymentRequest(world.a, world.b, 200_00, "USD")))
+            run(
+                service.create_payment(
+                    PaymentRequest(world.a, world.b, 200_00, "USD"), actor=OPERATOR
+                )
+            )
     finally:
-        service.close()
+        platform.close()
 
 
 def test_same_payment_id_is_the_same_payment(world: World) -> None:
     request = PaymentRequest(world.a, world.b, 10_00, "USD")
-    first = run(world.service.create_payment(request, payment_id=777))
-    again = run(world.service.create_payment(request, payment_id=777))
+    first = run(world.service.create_payment(request, actor=OPERATOR, payment_id=777))
+    again = run(world.service.create_payment(request, actor=OPERATOR, payment_id=777))
     assert again.id == first.id == 777
     assert world.balance(world.a)[0] == 500_000_00 - 10_00  # moved once
 
@@ -307,15 +346,16 @@ def test_a_record_lost_between_the_two_commits_is_rebuilt_from_the_ledger(
     async def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the process died after the ledger commit")
 
-    service._insert = crash  # type: ignore[method-assign]
+    service.records.insert = crash  # type: ignore[method-assign]
     for cents, options in ((20_00, {"channel": "qr"}), (950_00, {"capture": "manual"})):
         with pytest.raises(RuntimeError):
             world.pay(cents, payment_type="merchant_payment", **options)
     lost = [t for t in service.ledger.latest_transfers(3) if t.id != kept.id]
-    service.close()
+    world.close()
 
-    reopened = PaymentService.open(data_dir, clock=clock, review_timeout_s=60)
+    platform = open_platform(data_dir, clock)
     try:
+        reopened = platform.payments
         assert reopened.recovered == 2
         by_amount = {p.amount: p for p in (run(reopened.payment(t.id)) for t in lost)}
         paid, held = by_amount[20_00], by_amount[950_00]
@@ -327,12 +367,12 @@ def test_a_record_lost_between_the_two_commits_is_rebuilt_from_the_ledger(
         )
         assert (held.status, held.action, held.capture) == ("in_review", "review", "manual")
         assert held.expires_ns is not None and "recovered" in held.reasons[0]
-        assert run(reopened.approve_review(held.id)).status == "authorized"
+        assert run(reopened.holds.approve_review(held.id, actor=OPERATOR)).status == "authorized"
     finally:
-        reopened.close()
-    again = PaymentService.open(data_dir, clock=clock, review_timeout_s=60)
+        platform.close()
+    again = open_platform(data_dir, clock)
     try:
-        assert again.recovered == 0  # nothing is rebuilt twice
+        assert again.payments.recovered == 0  # nothing is rebuilt twice
     finally:
         again.close()
 

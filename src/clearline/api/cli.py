@@ -1,4 +1,4 @@
-"""`clearline serve` and `clearline keys create|list|revoke`."""
+"""`clearline serve` and `clearline keys create|list|revoke|rotate-data-key`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from typing import Annotated
 
 import typer
 
-keys_app = typer.Typer(help="API keys: create, list and revoke.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys (create, list, revoke) and the data key personal data is encrypted under.",
+    no_args_is_help=True,
+)
 
 
 def _data_dir(ctx: typer.Context) -> Path:
@@ -27,7 +30,11 @@ def serve(
         int | None, typer.Option(help="Seconds a payment in review holds its funds.", min=1)
     ] = None,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs) on the data directory."""
+    """Serve the HTTP API (OpenAPI at /docs) on the data directory, until Ctrl-C or SIGTERM
+    (both stop gracefully: requests in flight are answered, then everything closes).
+
+    Example: clearline --data-dir .clearline serve --port 8000
+    """
     from clearline.api.server import serve as run
 
     run(_data_dir(ctx), host, port, model_directory=model, review_timeout_s=review_timeout)
@@ -42,62 +49,83 @@ def create(
     ] = None,
     label: Annotated[str, typer.Option(help="A note to tell keys apart.")] = "",
 ) -> None:
-    """Create an API key; the key is the last line of the output (shown once)."""
-    from clearline.api.keys import KeyStore
-    from clearline.core.errors import ClearlineError
-    from clearline.payments.model import parse_id
-    from clearline.payments.store import PlatformStore
+    """Create an API key; the key is the last line of the output (shown once). Recorded in the
+    audit trail as done by `cli`.
 
-    store = PlatformStore(_data_dir(ctx))
-    try:
-        customer_id = None if customer is None else parse_id(customer, "customer")
-        if customer_id is not None and not store.read(
-            "SELECT 1 FROM customers WHERE id = ?", (f"{customer_id:032x}",)
-        ):
-            typer.echo(f"error: no customer {customer}: see GET /v1/customers", err=True)
-            raise typer.Exit(2)
-        key, info = KeyStore(store).create(role, customer_id, label)
-    except ClearlineError as error:
-        typer.echo(f"error: {error.message}", err=True)
-        raise typer.Exit(2) from None
-    finally:
-        store.close()
+    Example: clearline keys create --role operator --label "back office"
+    """
+    from clearline.core.errors import ClearlineError
+    from clearline.core.ids import parse_id
+    from clearline.platform import Records
+
+    with Records(_data_dir(ctx)) as records:
+        try:
+            customer_id = None if customer is None else parse_id(customer, "customer")
+            if customer_id is not None and not records.store.read(
+                "SELECT 1 FROM customers WHERE id = ?", (f"{customer_id:032x}",)
+            ):
+                typer.echo(f"error: no customer {customer}: see GET /v1/customers", err=True)
+                raise typer.Exit(2)
+            key, info = records.keys.create(role, customer_id, label)
+        except ClearlineError as error:
+            typer.echo(f"error: {error.message}", err=True)
+            raise typer.Exit(2) from None
     typer.echo(f"created key {info.id} (role {info.role}); store it now, it is shown once:")
     typer.echo(key)
 
 
 @keys_app.command("list")
 def list_keys(ctx: typer.Context) -> None:
-    """List the keys (ids and roles; never the keys themselves)."""
-    from clearline.api.keys import KeyStore
-    from clearline.payments.store import PlatformStore
+    """List the keys (ids and roles; never the keys themselves).
 
-    store = PlatformStore(_data_dir(ctx))
-    try:
-        for info in KeyStore(store).list():
+    Example: clearline keys list
+    """
+    from clearline.platform import Records
+
+    with Records(_data_dir(ctx)) as records:
+        for info in records.keys.list():
             state = "revoked" if info.revoked_ns else "active"
             bound = f" customer {info.customer_id:032x}" if info.customer_id else ""
             typer.echo(f"{info.id}  {info.role:<8} {state}{bound}  {info.label}")
-    finally:
-        store.close()
 
 
 @keys_app.command("revoke")
 def revoke(
     ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="The key's id.")]
 ) -> None:
-    """Revoke a key: it is refused from now on."""
-    from clearline.api.keys import KeyStore
-    from clearline.payments.store import PlatformStore
+    """Revoke a key: it is refused from now on (a running server sees it within a second).
 
-    store = PlatformStore(_data_dir(ctx))
-    try:
-        if not KeyStore(store).revoke(key_id):
+    Example: clearline keys revoke 3f9c2a61b0d4e8f7
+    """
+    from clearline.platform import Records
+
+    with Records(_data_dir(ctx)) as records:
+        if not records.keys.revoke(key_id):
             typer.echo(f"error: no key {key_id}: see `clearline keys list`", err=True)
             raise typer.Exit(2)
-    finally:
-        store.close()
     typer.echo(f"revoked {key_id}")
+
+
+@keys_app.command("rotate-data-key")
+def rotate_data_key(ctx: typer.Context) -> None:
+    """Encrypt all personal data under a new data key and remove the old one. Run it with the
+    server stopped (it refuses while another process has the data directory open); safe to run
+    again if it was interrupted.
+
+    Example: clearline --data-dir .clearline keys rotate-data-key
+    """
+    from clearline.core.errors import ClearlineError
+    from clearline.platform.maintenance import rotate_data_key as rotate
+
+    try:
+        report = rotate(_data_dir(ctx))
+    except ClearlineError as error:
+        typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"data key {report.key_id} is current: {report.reencrypted:,} values re-encrypted, "
+        f"{report.encrypted:,} stored in clear encrypted, {report.removed:,} old keys removed"
+    )
 
 
 def register(app: typer.Typer) -> None:

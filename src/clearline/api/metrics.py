@@ -43,8 +43,32 @@ class _LedgerCollector(Collector):
         )
 
 
+class _PlatformCollector(Collector):
+    def __init__(self, rate_limited: Callable[[], int], seal_failures: Callable[[], int]) -> None:
+        self._rate_limited, self._seal_failures = rate_limited, seal_failures
+
+    def collect(self) -> Iterator[Any]:
+        yield CounterMetricFamily(
+            "clearline_rate_limited",
+            "Requests refused by a key's rate limit (429)",
+            value=self._rate_limited(),
+        )
+        yield CounterMetricFamily(
+            "clearline_audit_seal_failures",
+            "Rounds in which an audit event could not be sealed into the log",
+            value=self._seal_failures(),
+        )
+
+
 class Metrics:
-    def __init__(self, ledger_stats: Callable[[], Any], log_size: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        ledger_stats: Callable[[], Any],
+        rate_limited: Callable[[], int] = lambda: 0,
+        seal_failures: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self.log_size = 0
+        """Leaves in the log, read when /metrics is asked (off the event loop)."""
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "clearline_http_requests",
@@ -62,7 +86,8 @@ class Metrics:
         self.decisions = Counter(
             "clearline_decisions", "Risk decisions by action", ("action",), registry=self.registry
         )
-        self.registry.register(_LedgerCollector(ledger_stats, log_size))
+        self.registry.register(_LedgerCollector(ledger_stats, lambda: self.log_size))
+        self.registry.register(_PlatformCollector(rate_limited, seal_failures))
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request and time it."""

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, NotRequired
+from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from fastapi import Path
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 from typing_extensions import TypedDict
 
 ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -14,6 +15,7 @@ ASSET_PATTERN = r"^[A-Z][A-Z0-9]{1,11}(/[0-9]{1,2})?$"
 LIMIT_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,2})?$"
 
 Id = Field(pattern=ID_PATTERN, description="32 lowercase hex digits")
+PathId = Annotated[str, Path(pattern=ID_PATTERN, description="32 lowercase hex digits")]
 CustomerKind = Literal["person", "merchant", "enterprise", "agent"]
 AccountKind = Literal["wallet", "omnibus"]
 Role = Literal["admin", "operator", "analyst", "auditor", "customer"]
@@ -31,10 +33,50 @@ PaymentType = Literal[
     "cash_out",
 ]
 Channel = Literal["qr", "card", "mobile_app", "web", "api", "atm", "agent", "branch"]
+PaymentStatus = Literal[
+    "completed",
+    "authorized",
+    "in_review",
+    "captured",
+    "voided",
+    "rejected",
+    "expired",
+    "declined",
+    "failed",
+    "refunded",
+]
+Action = Literal["approve", "review", "decline"]
+AuditAction = Literal[
+    "customer.create",
+    "customer.update",
+    "account.create",
+    "transfers.create",
+    "payment.capture",
+    "payment.void",
+    "payment.refund",
+    "review.approve",
+    "review.reject",
+    "key.create",
+    "key.revoke",
+    "data_key.rotate",
+]
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema's integer: 2 and 2.0, never true or "2" (the model is strict otherwise)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_whole_number)]
+"""An integer field of a request body."""
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields refused, and no type coercion (`true` is not a tier)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class LimitsIn(Strict):
@@ -42,17 +84,39 @@ class LimitsIn(Strict):
     per_day_usd: str | None = Field(default=None, pattern=LIMIT_PATTERN)
 
 
+PERSONAL = "personal data: encrypted at rest, never logged"
+
+
 class CustomerIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S", description=PERSONAL)
     kind: CustomerKind = "person"
-    tier: int = Field(default=1, ge=0, le=3, description="KYC tier 0–3")
+    tier: Int = Field(default=1, ge=0, le=3, description="KYC tier 0–3")
     country: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     limits: LimitsIn | None = None
+    identity_number: str | None = Field(
+        default=None, min_length=1, max_length=64, description=PERSONAL
+    )
+    address: str | None = Field(default=None, min_length=1, max_length=500, description=PERSONAL)
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()-]{4,32}$", description=PERSONAL)
 
 
 class CustomerPatch(Strict):
-    tier: int | None = Field(default=None, ge=0, le=3)
+    tier: Int | None = Field(default=None, ge=0, le=3)
     limits: LimitsIn | None = None
+
+
+class LimitPair(BaseModel):
+    per_payment_usd: str | None = Field(description="US dollars; null: no limit")
+    per_day_usd: str | None = Field(description="US dollars; null: no limit")
+
+
+class LimitsOut(LimitPair):
+    """The limits that apply to the customer's payments, and where they come from."""
+
+    source: Literal["tier", "customer"] = Field(
+        description="tier: the KYC tier's defaults; customer: set for this customer"
+    )
+    tier: LimitPair = Field(description="the KYC tier's defaults")
 
 
 class CustomerOut(BaseModel):
@@ -61,7 +125,10 @@ class CustomerOut(BaseModel):
     kind: str
     tier: int
     country: str
-    limits: dict[str, str | None]
+    identity_number: str | None = Field(description="masked for analysts and auditors")
+    address: str | None = Field(description="null for analysts and auditors")
+    phone: str | None = Field(description="masked for analysts and auditors")
+    limits: LimitsOut
     created_at: str
 
 
@@ -107,7 +174,7 @@ class TransferIn(Strict):
     credit_account_id: str = Field(pattern=ID_PATTERN)
     amount: str = Field(pattern=AMOUNT_PATTERN)
     asset: str = Field(pattern=ASSET_PATTERN)
-    code: int = Field(default=5, ge=1, le=65535)
+    code: Int = Field(default=5, ge=1, le=65535)
 
 
 class TransfersIn(Strict):
@@ -241,6 +308,32 @@ class ConsistencyOut(BaseModel):
     size1: int
     size2: int
     proof: list[str]
+
+
+class AuditEventOut(BaseModel):
+    id: str = Field(description="also the id of its attestation in the ledger")
+    seq: int
+    at: str
+    actor_key_id: str = Field(
+        description="the API key that acted (cli: a command on the data directory)"
+    )
+    actor_role: str
+    action: str
+    resource_type: str
+    resource_id: str
+    idempotency_key: str | None
+    details: dict[str, Any] = Field(description="what changed; never personal data")
+    sealed: bool = Field(description="attested into the verifiable log")
+
+
+class AuditProofOut(BaseModel):
+    event: AuditEventOut
+    canonical: str = Field(
+        description="the bytes whose SHA-256 is the attested digest (UTF-8 JSON)"
+    )
+    digest: str
+    checkpoint: CheckpointOut
+    proof: InclusionProofOut
 
 
 class KeyIn(Strict):

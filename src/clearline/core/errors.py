@@ -38,3 +38,15 @@ class InvariantViolation(ClearlineError, AssertionError):
     """Something that must always hold does not: stored data is corrupt or the code is wrong."""
 
     code = "invariant_violation"
+
+
+class NotFound(ClearlineError):
+    """The resource does not exist (or the caller may not see it: the same answer)."""
+
+    code = "not_found"
+
+
+class Conflict(ClearlineError):
+    """The request conflicts with the resource's state (capture of a completed payment, …)."""
+
+    code = "conflict"

@@ -6,21 +6,33 @@ accounts and transfers use the same integers, so a payment's id is its ledger tr
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
-from clearline.core.errors import ClearlineError, InvalidInput
+from clearline.core.errors import ClearlineError, Conflict, NotFound
+from clearline.core.ids import derive_id, format_id, parse_id
 
-ACCOUNT_KINDS = ("wallet", "omnibus")
-CUSTOMER_KINDS = ("person", "merchant", "enterprise", "agent")
+__all__ = [
+    "CAPTURE_MODES",
+    "CODE_PAYMENT",
+    "CODE_REFUND",
+    "CODE_TRANSFER",
+    "OPEN_HOLD_STATUSES",
+    "PAYMENT_STATUSES",
+    "Conflict",
+    "NotFound",
+    "Payment",
+    "PaymentRefused",
+    "derive_id",
+    "format_id",
+    "parse_id",
+]
+
 CAPTURE_MODES = ("automatic", "manual")
 
 # Ledger codes: what each transfer of the platform is for.
 CODE_PAYMENT = 1  # a payment and its hold's steps (capture, void, review approval/rejection)
 CODE_REFUND = 4
 CODE_TRANSFER = 5  # operator transfers (funding, settlement)
-
-ACCOUNT_CODE = {"wallet": 100, "omnibus": 1}
 
 PAYMENT_STATUSES = (
     "completed",  # approved and posted
@@ -37,76 +49,17 @@ PAYMENT_STATUSES = (
 OPEN_HOLD_STATUSES = ("authorized", "in_review")
 
 
-class NotFound(ClearlineError):
-    """The resource does not exist (or the caller may not see it)."""
-
-    code = "not_found"
-
-
-class Conflict(ClearlineError):
-    """The request conflicts with the resource's state (capture of a completed payment, …)."""
-
-    code = "conflict"
-
-
 class PaymentRefused(ClearlineError):
     """The ledger refused a money movement; nothing moved. `code` is the ledger's result."""
 
     code = "payment_refused"
 
 
-def parse_id(text: str, what: str) -> int:
-    """A 32-hex-digit id from outside; `InvalidInput` naming `what` otherwise."""
-    if not isinstance(text, str) or len(text) != 32:
-        raise InvalidInput(
-            f"{what} must be 32 lowercase hex digits, got {text!r}", code=f"invalid_{what}"
-        )
-    try:
-        value = int(text, 16)
-    except ValueError:
-        raise InvalidInput(
-            f"{what} must be 32 lowercase hex digits, got {text!r}", code=f"invalid_{what}"
-        ) from None
-    if value == 0 or value == (1 << 128) - 1:
-        raise InvalidInput(f"{what} {text!r} is reserved", code=f"invalid_{what}")
-    return value
-
-
-def format_id(value: int) -> str:
-    return f"{value:032x}"
-
-
-def derive_id(parent: int, label: str) -> int:
-    """A deterministic id for the `label` step of `parent` (its capture, void, …), so a retried
-    step is the same ledger transfer and the ledger's idempotency makes it happen once."""
-    digest = hashlib.sha256(parent.to_bytes(16, "big") + label.encode()).digest()
-    value = int.from_bytes(digest[:16], "big")
-    return value if 0 < value < (1 << 128) - 1 else 1
-
-
-@dataclass(slots=True)
-class Customer:
-    id: int
-    name: str
-    kind: str
-    tier: int
-    country: str
-    per_payment_limit_usd: str | None
-    per_day_limit_usd: str | None
-    created_ns: int
-
-
-@dataclass(slots=True)
-class AccountInfo:
-    id: int
-    customer_id: int | None
-    asset: str
-    kind: str
-    created_ns: int
-
-
 @dataclass(slots=True)
 class Payment:
+    """A payment and its decision. `initiated_by`: the id of the API key that sent it (None for
+    records recovered from the ledger after a crash, and those made before it was recorded)."""
+
     id: int
     customer_id: int
     source_account_id: int
@@ -132,3 +85,4 @@ class Payment:
     created_ns: int = 0
     updated_ns: int = 0
     seq: int = 0
+    initiated_by: str | None = None

@@ -1,5 +1,7 @@
-"""The platform's own records: customers, account metadata, payments, decisions, refunds, API keys
-and idempotency records, in `platform.sqlite` beside the ledger in the data directory.
+"""The platform database: every room's own records (customers, account metadata, payments and
+their decisions, refunds, API keys, idempotency records, the audit trail, …) in
+`platform.sqlite` beside the ledger in the data directory. Rooms declare their tables as
+versioned `Schema`s (`clearline.db.schema`), applied when the store opens.
 
 Guarantees:
 - One writer thread, group commit: concurrent `write` calls share one durable transaction (WAL,
@@ -9,7 +11,9 @@ Guarantees:
   write. A write is therefore a function of the connection that may run twice (its first run
   rolled back); it must not have other side effects.
 - Sequences (`next_seq`) are kept in memory by the writer and stored with each group's commit:
-  strictly increasing, with gaps where a write was rolled back.
+  strictly increasing, with gaps where a write was rolled back, also when several processes
+  write the file (a `clearline keys` command beside a running server): a group that finds the
+  file changed by another process reads its sequences again inside its transaction.
 - Asyncio writers are woken once per group (one hand-off to their event loop), not once per
   write.
 - Reads use their own connection (WAL readers never block the writer) and see committed data only.
@@ -25,56 +29,25 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
+
+from clearline.db.schema import Schema, apply
 
 T = TypeVar("T")
 
 DATABASE_FILE = "platform.sqlite"
 GROUP_MAX = 2048
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS customers(
-  id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, tier INTEGER NOT NULL,
-  country TEXT NOT NULL, per_payment_limit_usd TEXT, per_day_limit_usd TEXT,
-  created_ns INTEGER NOT NULL, seq INTEGER NOT NULL UNIQUE
-);
-CREATE TABLE IF NOT EXISTS accounts(
-  id TEXT PRIMARY KEY, customer_id TEXT, asset TEXT NOT NULL, kind TEXT NOT NULL,
-  created_ns INTEGER NOT NULL, seq INTEGER NOT NULL UNIQUE
-);
-CREATE INDEX IF NOT EXISTS accounts_customer ON accounts(customer_id, seq);
-CREATE TABLE IF NOT EXISTS payments(
-  id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, customer_id TEXT NOT NULL,
-  source_account_id TEXT NOT NULL, destination_account_id TEXT NOT NULL,
-  destination_customer_id TEXT, amount INTEGER NOT NULL, asset TEXT NOT NULL,
-  payment_type TEXT NOT NULL, channel TEXT NOT NULL, capture TEXT NOT NULL, status TEXT NOT NULL,
-  action TEXT NOT NULL, score REAL NOT NULL, model_version TEXT NOT NULL, rules_version TEXT,
-  reasons TEXT NOT NULL, refusal TEXT, captured INTEGER NOT NULL DEFAULT 0,
-  refunded INTEGER NOT NULL DEFAULT 0, expires_ns INTEGER, reference TEXT, details TEXT,
-  created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS payments_customer ON payments(customer_id, seq);
-CREATE INDEX IF NOT EXISTS payments_destination ON payments(destination_customer_id, seq);
-CREATE INDEX IF NOT EXISTS payments_status ON payments(status, seq);
-CREATE TABLE IF NOT EXISTS refunds(
-  id TEXT PRIMARY KEY, payment_id TEXT NOT NULL, amount INTEGER NOT NULL,
-  created_ns INTEGER NOT NULL, seq INTEGER NOT NULL UNIQUE
-);
-CREATE INDEX IF NOT EXISTS refunds_payment ON refunds(payment_id, seq);
-CREATE TABLE IF NOT EXISTS api_keys(
-  id TEXT PRIMARY KEY, hash BLOB NOT NULL, role TEXT NOT NULL, customer_id TEXT,
-  label TEXT NOT NULL, created_ns INTEGER NOT NULL, revoked_ns INTEGER
-);
-CREATE TABLE IF NOT EXISTS idempotency(
-  principal TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,
-  status INTEGER NOT NULL, body BLOB NOT NULL, created_ns INTEGER NOT NULL,
-  PRIMARY KEY(principal, key)
-);
+STORE_SQL = """
 CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS schema_versions(
+  room TEXT PRIMARY KEY, version INTEGER NOT NULL, applied_ns INTEGER NOT NULL
+);
 """
+"""The store's own tables: the sequences `next_seq` hands out, and each room's schema version."""
 
 
 class _Write:
@@ -108,6 +81,16 @@ class WriterConnection(sqlite3.Connection):
         super().__init__(*args, **kwargs)
         self.sequences: dict[str, int] = {}
         self.changed_sequences: set[str] = set()
+        self.data_version: int | None = None
+
+    def forget_if_changed_elsewhere(self) -> None:
+        """Inside the group's transaction: if another process committed since this connection
+        last looked (`PRAGMA data_version` moved), the sequences it holds may be behind (a
+        `clearline keys create` beside a server): read them again from `counters`."""
+        version = int(self.execute("PRAGMA data_version").fetchone()[0])
+        if version != self.data_version:
+            self.sequences.clear()
+            self.data_version = version
 
     def store_sequences(self) -> None:
         """Write the sequences handed out since the last call (inside the group's transaction)."""
@@ -134,7 +117,9 @@ def _settle(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
 class PlatformStore:
     """Group-committed SQLite store of the platform's records."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, schemas: Sequence[Schema] = ()) -> None:
+        """Open (creating on first use) `directory`'s platform database with `schemas` applied;
+        `versions_before` says at which version each room was found (0: created now)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = directory / DATABASE_FILE
@@ -147,7 +132,12 @@ class PlatformStore:
         )
         writer.execute("PRAGMA journal_mode=WAL")
         writer.execute("PRAGMA synchronous=FULL")
-        writer.executescript(SCHEMA)
+        try:
+            writer.executescript(STORE_SQL)
+            self.versions_before = apply(writer, schemas)
+        except BaseException:
+            writer.close()
+            raise
         self._writer_connection = writer
         self._reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._reader.execute("PRAGMA query_only=ON")
@@ -220,6 +210,7 @@ class PlatformStore:
         """Run `work` in one durable transaction: (write, ok, result or error) for each."""
         try:
             connection.execute("BEGIN IMMEDIATE")
+            connection.forget_if_changed_elsewhere()
             try:  # the common case: no write fails, no savepoints needed
                 outcomes = [(item, True, item.run(connection)) for item in work]
             except BaseException:

@@ -8,7 +8,8 @@ Guarantees:
 - Roles: admin (everything), operator (customers, accounts, payments, transfers), analyst
   (the review queue and decisions, read), auditor (read only: checkpoints, proofs and records),
   customer (a key bound to one customer, which sees and moves only that customer's money).
-- The key itself is shown once, when created, and never logged.
+- The key itself is shown once, when created, and never logged. Creating and revoking a key are
+  audit events (`key.create`, `key.revoke`), recorded in the same write as the change.
 """
 
 from __future__ import annotations
@@ -20,12 +21,25 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from clearline.core.errors import ClearlineError, InvalidInput
-from clearline.payments.store import PlatformStore
+from clearline.core.errors import ClearlineError, Conflict, InvalidInput
+from clearline.db import PlatformStore, Schema
+from clearline.trail import CLI, Actor, AuditTrail
 
 ROLES = ("admin", "operator", "analyst", "auditor", "customer")
 KEY_PREFIX = "clk_"
 CACHE_SECONDS = 1.0
+
+SCHEMA = Schema(
+    "access",
+    (
+        """
+CREATE TABLE IF NOT EXISTS api_keys(
+  id TEXT PRIMARY KEY, hash BLOB NOT NULL, role TEXT NOT NULL, customer_id TEXT,
+  label TEXT NOT NULL, created_ns INTEGER NOT NULL, revoked_ns INTEGER
+);
+""",
+    ),
+)
 
 
 class Unauthenticated(ClearlineError):
@@ -67,14 +81,19 @@ def _hash(key: str) -> bytes:
 class KeyStore:
     """Creates, lists, revokes and checks API keys in the platform store."""
 
-    def __init__(self, store: PlatformStore) -> None:
-        self.store = store
+    def __init__(self, store: PlatformStore, trail: AuditTrail) -> None:
+        self.store, self.trail = store, trail
         self._cache: dict[str, tuple[float, bytes, Principal | None]] = {}
 
     def create(
-        self, role: str, customer_id: int | None = None, label: str = ""
+        self,
+        role: str,
+        customer_id: int | None = None,
+        label: str = "",
+        *,
+        actor: Actor = CLI,
     ) -> tuple[str, KeyInfo]:
-        """A new key (returned once, with its record)."""
+        """A new key (returned once, with its record), created by `actor`."""
         if role not in ROLES:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
         if (role == "customer") != (customer_id is not None):
@@ -99,6 +118,10 @@ class KeyStore:
                     None,
                 ),
             )
+            details: dict[str, object] = {"role": role}
+            if customer_id is not None:
+                details["customer_id"] = f"{customer_id:032x}"
+            self.trail.append(connection, actor, "key.create", "key", key_id, details)
 
         self.store.write_sync(write)
         return key, info
@@ -112,16 +135,30 @@ class KeyStore:
             )
         ]
 
-    def revoke(self, key_id: str) -> bool:
-        """Revoke key `key_id`; False when there is no such key."""
+    def revoke(self, key_id: str, *, actor: Actor = CLI) -> bool:
+        """Revoke key `key_id` (by `actor`); False when there is no such key. The last active
+        admin key is never revoked (`Conflict`): that would leave nobody to manage keys."""
         now = time.time_ns()
 
         def write(connection: sqlite3.Connection) -> int:
+            admins = connection.execute(
+                "SELECT id FROM api_keys WHERE role = 'admin' AND revoked_ns IS NULL LIMIT 2"
+            ).fetchall()
+            if [row[0] for row in admins] == [key_id]:
+                raise Conflict(
+                    f"{key_id} is the last admin key: create another admin key first "
+                    "(clearline keys create --role admin), then revoke this one",
+                    code="last_admin_key",
+                )
             cursor = connection.execute(
-                "UPDATE api_keys SET revoked_ns = COALESCE(revoked_ns, ?) WHERE id = ?",
+                "UPDATE api_keys SET revoked_ns = ? WHERE id = ? AND revoked_ns IS NULL",
                 (now, key_id),
             )
-            return int(cursor.rowcount)
+            if cursor.rowcount:
+                self.trail.append(connection, actor, "key.revoke", "key", key_id)
+                return 1
+            found = connection.execute("SELECT 1 FROM api_keys WHERE id = ?", (key_id,))
+            return 1 if found.fetchone() else 0
 
         changed = self.store.write_sync(write)
         self._cache.pop(key_id, None)

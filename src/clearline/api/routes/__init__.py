@@ -1,0 +1,1 @@
+"""One router per domain; `api.app.ROUTERS` lists them, one line each."""

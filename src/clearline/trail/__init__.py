@@ -1,0 +1,8 @@
+"""The operator audit trail: every action by an API key (who, what, on which resource, when, under
+which idempotency key), append-only in the platform database and sealed into the verifiable log
+as ledger attestations."""
+
+from clearline.trail.events import ACTIONS, CLI, SYSTEM, Actor, AuditEvent
+from clearline.trail.trail import SCHEMA, AuditTrail, EventFilter
+
+__all__ = ["ACTIONS", "CLI", "SCHEMA", "SYSTEM", "Actor", "AuditEvent", "AuditTrail", "EventFilter"]
