@@ -34,9 +34,11 @@ from clearline.vault.errors import (
     VaultError,
 )
 from clearline.vault.keyring import DataKeyRing, key_id_of
+from clearline.vault.rotation import PHASES, RotationReport, rotate
 from clearline.vault.tokens import TOKEN_VERSION, is_token, parse_token, token_key_id
 
 __all__ = [
+    "PHASES",
     "ROWS_PER_BATCH",
     "TOKEN_VERSION",
     "ColumnCounts",
@@ -51,6 +53,7 @@ __all__ = [
     "KeyUnknown",
     "PlaintextInvalid",
     "RotationRefused",
+    "RotationReport",
     "TokenMalformed",
     "TokenRejected",
     "TokensUndecryptable",
@@ -64,6 +67,7 @@ __all__ = [
     "plaintext_rows",
     "referenced_key_ids",
     "remove_unreferenced_keys",
+    "rotate",
     "row_key_text",
     "scrub_database",
     "token_key_id",
