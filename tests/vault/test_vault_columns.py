@@ -23,6 +23,7 @@ from clearline.vault import (
     plaintext_rows,
     referenced_key_ids,
     remove_unreferenced_keys,
+    rotate,
     scrub_database,
     token_key_id,
 )
@@ -267,3 +268,27 @@ def test_keys_referenced_anywhere_are_kept(
     assert set(ring.key_ids()) == {first, second, fourth}
     assert token_key_id(str(stored(database, 1, "name"))) == first
     assert remove_unreferenced_keys(database, ring) == ()
+
+
+def test_works_with_pythons_default_transaction_handling(
+    database_path: Path,
+    ring: DataKeyRing,
+    specs: list[EncryptedColumn],
+    add_customers: AddCustomers,
+    open_database: Callable[[Path], sqlite3.Connection],
+) -> None:
+    open_database(database_path)  # creates the schema
+    conn = sqlite3.connect(database_path)  # isolation_level "": Python opens transactions itself
+    try:
+        rows = add_customers(conn, 20)
+        assert conn.in_transaction, "Python began a transaction for the INSERT"
+        assert encrypt_plaintext(conn, ring, specs) == len(rows)
+        conn.commit()
+        add_customers(conn, 5, start=21)
+        conn.commit()
+        assert encrypt_plaintext(conn, ring, specs) == 15 and not conn.in_transaction
+        assert plaintext_rows(conn, specs) == 0
+        report = rotate(conn, ring, specs)
+        assert report.rows_reencrypted == 75 and ring.key_ids() == (report.key_id,)
+    finally:
+        conn.close()
