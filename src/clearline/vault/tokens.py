@@ -18,6 +18,7 @@ Guarantees:
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 import re
 from typing import NamedTuple
@@ -44,6 +45,11 @@ _KEY_ID = re.compile(rf"[0-9a-f]{{{KEY_ID_HEX_DIGITS}}}")
 _TOKEN = re.compile(
     rf"{TOKEN_VERSION}\.([0-9a-f]{{{KEY_ID_HEX_DIGITS}}})\.([A-Za-z0-9_-]{{{_PAYLOAD_CHARACTERS_MIN},}})"
 )
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_LAST_CHARACTERS = {0: _ALPHABET, 1: _ALPHABET[::4], 2: _ALPHABET[::16]}
+"""Canonical base64url: the unused low bits of the last character (2 with one `=` of padding
+left off, 4 with two) are zero, so every byte string has exactly one encoding."""
+_FROM_URL_ALPHABET = bytes.maketrans(b"-_", b"+/")
 TOKEN_PATTERN = _TOKEN.pattern
 """The regular expression a token matches as a whole (`search` finds tokens inside text)."""
 
@@ -77,12 +83,13 @@ def parse_token(text: str) -> Token:
     if match is None:
         raise TokenMalformed(f"not a {TOKEN_VERSION} token (pd1.<8 hex key id>.<base64url>)")
     encoded = match.group(2)
-    try:
-        payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-    except ValueError as error:
-        raise TokenMalformed("token payload is not base64url") from error
-    if _encode(payload) != encoded:
+    padding = -len(encoded) % 4
+    if padding == 3 or encoded[-1] not in _LAST_CHARACTERS[padding]:
         raise TokenMalformed("token payload is not canonical base64url")
+    # The pattern admitted only base64url characters, so decoding cannot fail.
+    payload = binascii.a2b_base64(
+        (encoded + "=" * padding).encode("ascii").translate(_FROM_URL_ALPHABET)
+    )
     return Token(match.group(1), payload[:NONCE_BYTES], payload[NONCE_BYTES:])
 
 
