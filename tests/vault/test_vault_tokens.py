@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -122,3 +123,20 @@ def test_refuses_oversized_or_unencodable_plaintext_and_bad_contexts(ring: DataK
     for context in (b"", "customers.name/1", b"x" * 1025):
         with pytest.raises(ContextInvalid):
             ring.encrypt("Ada", context)  # type: ignore[arg-type]
+
+
+BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@settings(max_examples=300, deadline=None)
+@given(payload=st.binary(min_size=28, max_size=80), last=st.sampled_from(BASE64URL))
+def test_exactly_the_canonical_encoding_is_accepted(payload: bytes, last: str) -> None:
+    encoded = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    candidate = encoded[:-1] + last
+    decoded = base64.urlsafe_b64decode(candidate + "=" * (-len(candidate) % 4))
+    canonical = base64.urlsafe_b64encode(decoded).rstrip(b"=").decode() == candidate
+    token = f"pd1.0123abcd.{candidate}"
+    assert is_token(token) == canonical
+    if canonical:
+        parsed = parse_token(token)
+        assert parsed.nonce + parsed.sealed == decoded
