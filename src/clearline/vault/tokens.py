@@ -68,24 +68,30 @@ def is_key_id(value: str) -> bool:
 
 def is_token(value: object) -> bool:
     """Whether `value` is a string in the token format (says nothing about whether it decrypts)."""
-    if not isinstance(value, str):
-        return False
-    try:
-        parse_token(value)
-    except TokenMalformed:
-        return False
-    return True
+    return isinstance(value, str) and _match_token(value) is not None
+
+
+def _match_token(text: str) -> re.Match[str] | None:
+    """The pattern's match when `text` is a token (canonical payload included), else None."""
+    match = _TOKEN.fullmatch(text)
+    if match is None:
+        return None
+    encoded = match.group(2)
+    padding = -len(encoded) % 4
+    if padding == 3 or encoded[-1] not in _LAST_CHARACTERS[padding]:
+        return None
+    return match
 
 
 def parse_token(text: str) -> Token:
     """Split a token into its parts, refusing anything `format_token` would not have written."""
-    match = _TOKEN.fullmatch(text)
+    match = _match_token(text)
     if match is None:
-        raise TokenMalformed(f"not a {TOKEN_VERSION} token (pd1.<8 hex key id>.<base64url>)")
+        raise TokenMalformed(
+            f"not a {TOKEN_VERSION} token (pd1.<8 hex key id>.<canonical base64url>)"
+        )
     encoded = match.group(2)
     padding = -len(encoded) % 4
-    if padding == 3 or encoded[-1] not in _LAST_CHARACTERS[padding]:
-        raise TokenMalformed("token payload is not canonical base64url")
     # The pattern admitted only base64url characters, so decoding cannot fail.
     payload = binascii.a2b_base64(
         (encoded + "=" * padding).encode("ascii").translate(_FROM_URL_ALPHABET)
