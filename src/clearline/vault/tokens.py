@@ -35,8 +35,9 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 TAG_BYTES = 16
 KEY_ID_HEX_DIGITS = 8
-PLAINTEXT_BYTES_MAX = 65_536
-"""Personal data fields are short; anything longer is a mistake, refused rather than stored."""
+PLAINTEXT_BYTES_MAX = 16 * 1024 * 1024
+"""Personal data fields are short, but stored API responses (idempotency replays) go through the
+vault too, and a request may be 4 MiB; past 16 MiB a value is a mistake, refused, not stored."""
 CONTEXT_BYTES_MAX = 1_024
 
 _PAYLOAD_CHARACTERS_MIN = 38
