@@ -15,7 +15,12 @@ import pytest
 
 from clearline.chain import hash_worker, hasher, merkle, tiles
 from clearline.chain.audit import export_log, verify_export
-from clearline.chain.log import HASHER_GROUP_LEAVES_MIN, ChainLog, SealingHook
+from clearline.chain.log import (
+    HASHER_GROUP_LEAVES_MIN,
+    HASHER_IN_FLIGHT_MAX,
+    ChainLog,
+    SealingHook,
+)
 from clearline.chain.merkle import NodeId
 from clearline.chain.notes import parse_checkpoint, parse_note
 from clearline.core.clock import ManualClock
@@ -241,6 +246,28 @@ def test_a_crash_with_the_tree_behind_the_leaves_is_caught_up_at_open(
     Ledger.open(crashed, clock=ManualClock(1 << 62)).close()
     check_log(crashed, 3 + 3 * GROUP)
     check_log(node, 3 + 3 * GROUP)
+
+
+def test_the_writer_waits_for_the_worker_beyond_the_in_flight_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hasher.Hasher, "ready", lambda self: [])  # as if the worker never kept up
+    clock = ManualClock()
+    hook = SealingHook.open(tmp_path, ORIGIN, ml_dsa=False, clock=clock, hasher=True)
+    ledger = Ledger.open(tmp_path, clock=clock, raw_hooks=[hook.seal_rows], sealed=False)
+    in_flight = []
+    try:
+        ledger.create_accounts([Account(id=i, asset="USD", code=1) for i in (1, 2, 3)])
+        for group in range(2 * HASHER_IN_FLIGHT_MAX + 1):
+            ledger.create_transfers(transfers(10 + group * GROUP, GROUP))
+            assert hook._hasher is not None
+            in_flight.append(hook._hasher.in_flight)
+    finally:
+        ledger.close()
+        hook.seal_pending_in(tmp_path)
+        hook.close()
+    assert max(in_flight) == HASHER_IN_FLIGHT_MAX and in_flight.count(1) == 3
+    check_log(tmp_path, 3 + (2 * HASHER_IN_FLIGHT_MAX + 1) * GROUP)
 
 
 KILLED_WRITER = """
