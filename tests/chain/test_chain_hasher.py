@@ -311,6 +311,56 @@ def test_the_worker_dies_with_a_killed_ledger_process(tmp_path: Path) -> None:
     assert not alive, f"workers outlived their ledger: {alive}"
 
 
+INTERRUPTED_WRITER = """
+import os, signal, sys
+from pathlib import Path
+from clearline.chain import hasher
+from clearline.core.clock import ManualClock
+from clearline.ledger import Account, Ledger, Transfer
+hashed = []
+take = hasher.Hasher._take
+def counted(self):
+    try:
+        group = take(self)
+    except Exception as error:
+        hashed.append(type(error).__name__)
+        raise
+    hashed.append(group.size)
+    return group
+hasher.Hasher._take = counted
+with Ledger.open(Path(sys.argv[1]), clock=ManualClock()) as ledger:
+    ledger.create_accounts([Account(id=i, asset="USD", code=1) for i in (1, 2)])
+    for first in (10, 10_000):
+        ledger.create_transfers([
+            Transfer(id=first + n, debit_account_id=1, credit_account_id=2, amount=1, code=1)
+            for n in range(2_000)
+        ])
+        if first == 10:
+            try:
+                os.killpg(os.getpgid(0), signal.SIGINT)  # Ctrl-C: the whole foreground group
+                signal.pause()
+            except KeyboardInterrupt:
+                print("interrupted")
+print(hashed)
+"""
+
+
+def test_ctrl_c_interrupts_the_ledger_program_not_its_worker(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    finished = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_WRITER, str(tmp_path / "node")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.splitlines() == ["interrupted", "[2002, 4002]"], finished.stdout
+
+
 def _running(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

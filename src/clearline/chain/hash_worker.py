@@ -23,8 +23,10 @@ Guarantees:
 - It exits when its input ends: the parent closed the pipe (`Hasher.close`) or died, even by
   SIGKILL, which makes the kernel close it. As a backstop (a process forked from the parent
   without exec could hold the pipe open), it also exits within `PARENT_POLL_SECONDS` of its
-  parent's death. It ignores SIGINT: Ctrl-C in a terminal reaches the whole process group, and
-  the parent decides when hashing stops. A malformed frame ends it with `EXIT_MALFORMED_FRAME`.
+  parent's death. The parent decides when hashing stops, not Ctrl-C: `Hasher` starts the worker
+  in a process group of its own, which a terminal's SIGINT does not reach (a program that goes
+  on after KeyboardInterrupt, as `clearline demo` does, keeps its worker), and the worker
+  ignores SIGINT sent to it directly. A malformed frame ends it with `EXIT_MALFORMED_FRAME`.
 """
 
 from __future__ import annotations

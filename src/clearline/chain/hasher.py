@@ -21,6 +21,8 @@ Guarantees:
   not start where its state ends, so results can never be applied out of order.
 - The worker never outlives the ledger's process (it exits when its input pipe closes, and polls
   for its parent's death; see `hash_worker`), and holds none of the parent's standard streams.
+  It runs in a process group of its own, so Ctrl-C in a terminal interrupts the ledger's program
+  (which may go on, or close the ledger) without killing the worker under it, even mid-start.
 - Failure is typed and bounded: a worker that dies (or cannot start) fails every group in flight
   with `HashWorkerDied`, a refusal fails that group with `HashWorkerRefused`, and a wait longer
   than `RESULT_TIMEOUT_SECONDS` kills the worker and raises `HashWorkerUnresponsive`; nothing
@@ -127,6 +129,7 @@ class _Worker:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 env=_worker_environment(),
+                process_group=0,  # a terminal's Ctrl-C is for the ledger's process, not this one
             )
         except OSError as error:
             raise HashWorkerDied(f"cannot start the hashing worker: {error}") from error
