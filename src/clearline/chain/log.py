@@ -14,9 +14,9 @@ Guarantees:
   worker process (`hasher.py`) while the writer goes on, and their tiles are written by a later
   transaction of the same hook (the next group's, an idle seal, or close): `chain_state.size`
   (the tree size, what proofs and checkpoints cover) may then trail the leaves appended by the
-  groups in flight. Whenever the tree trails the leaves without work in flight (an aborted
-  group, a crash, a failed worker), the hook rebuilds the missing hashes from the stored leaves
-  before going on.
+  groups in flight, at most `HASHER_IN_FLIGHT_MAX` of them. Whenever the tree trails the leaves
+  without work in flight (an aborted group, a crash, a failed worker), the hook rebuilds the
+  missing hashes from the stored leaves before going on.
 - Appending g leaves costs O(g + log n) hashing and about 34·g bytes of tiles (see `tiles.py`);
   the compact range and right-edge tiles live in memory as a cache of `chain_state` and
   `chain_tiles`, checked on every call against the stored size, checkpoint hash and last leaf,
@@ -107,6 +107,11 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long `seal_pending_in` waits for the database lock."""
 HASHER_GROUP_LEAVES_MIN = 1_024
 """Smaller groups are hashed inline: a round trip to the worker costs more than it saves."""
+HASHER_IN_FLIGHT_MAX = 8
+"""Groups handed to the worker and not yet written back: at the next group beyond it the writer
+waits for them all. The worker hashes a group of 8,190 in about 8 ms, a third of the writer's
+time for it, so this only binds when the worker is starved of CPU; it bounds the memory queued
+for the worker (about 1 MB a group) and how far the tree trails the leaves."""
 
 
 @dataclass
@@ -430,7 +435,8 @@ class SealingHook:
                 if tip.size < tip.appended:  # else a failed worker's catch-up hashed them too
                     self._extend(transaction, tip, leaf_hashes)
             else:
-                self._collect(transaction, tip, wait=False)
+                assert self._hasher is not None
+                self._collect(transaction, tip, wait=self._hasher.in_flight >= HASHER_IN_FLIGHT_MAX)
                 if tip.size < tip.appended:
                     self._submit(transaction, tip, first, rows, inserts)
             if tip.size > tip.appended or (self._hasher is None and tip.size != tip.appended):
