@@ -7,7 +7,8 @@ Guarantees:
   `clearline.risk.features.FeatureState.observe`, the one code path.
 - Immutable inputs. A payment (`PaymentEvent`), what was known about an account before the
   stream (`AccountProfile`) and the entity facts (`FeatureContext`) are frozen records; amounts
-  are integers in minor units of a named asset, converted to USD only by `FeatureContext.to_usd`.
+  are integers in minor units of a named asset, converted to USD (`usd_per_unit`) only when a
+  feature value is read.
 - The records pickle as constructor calls (`__reduce__`), the same whether this module runs as
   Python or compiled (`clearline.native`), so a snapshot moves between the two.
 - Codes are fixed by declaration order (`OWNER_KINDS`, the vocabulary's `PAYMENT_TYPES` and
