@@ -7,7 +7,10 @@ STAMP := $(VENV)/.installed
 export CLEARLINE_DATA_DIR ?= .clearline
 
 NATIVE := $(VENV)/.native
-NATIVE_SOURCES := src/clearline/native.py src/clearline/risk/features.py
+# What clearline.native.NATIVE_GROUPS compiles (one mypyc group), and the builder itself.
+NATIVE_SOURCES := src/clearline/native.py \
+	src/clearline/risk/feature_catalogue.py src/clearline/risk/feature_windows.py \
+	src/clearline/risk/feature_state.py src/clearline/risk/features.py
 
 .PHONY: run test lint format bench clean venv native
 
@@ -18,7 +21,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-# The per-event risk features compiled with mypyc from their own Python source (clearline.native);
+# The per-event risk features compiled with mypyc from their own Python sources, as one group so
+# calls between their modules stay native (clearline.native);
 # without a C compiler this warns and the Python source runs, only slower.
 $(NATIVE): $(STAMP) $(NATIVE_SOURCES)
 	$(BIN)/python -m clearline.native --optional

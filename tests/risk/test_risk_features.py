@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from snapshot_vector import EXPECTED_FILE, SNAPSHOT_AT, SNAPSHOT_FILE, vector_stream
 
 from clearline.core.errors import InvalidInput
 from clearline.risk.batch import score_events
@@ -102,6 +103,31 @@ def _tiny_model(features: np.ndarray, labels: np.ndarray) -> RiskModel:
     config = TrainConfig(num_boost_round=20, min_data_in_leaf=20)
     split = time_split(np.arange(len(labels)), config)
     return fit(features, labels, split, FEATURE_NAMES, (), config)
+
+
+def test_a_snapshot_written_before_the_split_restores_and_continues() -> None:
+    """A deployed system's snapshot from when the features were one module (17d6026: its classes
+    pickled as `clearline.risk.features.Flow` and so on) restores, with a fraud report still
+    pending, and gives the vectors that code gave for the rest of the stream, bit for bit."""
+    state = FeatureState.restore(SNAPSHOT_FILE)
+    assert state.pending_reports, "the vector holds a report not yet due"
+    events, _ = vector_stream()
+    got = np.array([state.observe(event) for event in events[SNAPSHOT_AT:]])
+    expected = np.load(EXPECTED_FILE)
+    assert got.shape == expected.shape == (len(events) - SNAPSHOT_AT, len(FEATURE_NAMES))
+    assert np.array_equal(got, expected, equal_nan=True)
+
+
+def test_a_snapshot_of_another_feature_set_is_refused(tmp_path: Path) -> None:
+    """The committed snapshot with one byte of its format tag changed (a named mutation)."""
+    data = SNAPSHOT_FILE.read_bytes()
+    tag = b"clearline.risk.features/5"
+    assert data.count(tag) == 1
+    mutated = tmp_path / "other_version.pickle"
+    mutated.write_bytes(data.replace(tag, b"clearline.risk.features/4"))
+    with pytest.raises(InvalidInput) as refused:
+        FeatureState.restore(mutated)
+    assert refused.value.code == "snapshot_version_mismatch"
 
 
 def test_fraud_reports_count_only_once_known() -> None:

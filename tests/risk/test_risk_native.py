@@ -1,5 +1,6 @@
-"""The compiled feature module: the same vectors as its Python source, snapshots that move between
-the two, never a stale build, and window starts equal to bisection."""
+"""The compiled feature modules: the same vectors as their Python source, snapshots that move
+between the two, never a stale or mixed build, a build that fails cleanly without a compiler,
+and window starts equal to bisection."""
 
 from __future__ import annotations
 
@@ -18,26 +19,49 @@ from hypothesis import strategies as st
 
 from clearline import native
 from clearline.risk import features
-from clearline.risk.features import _first_after
+from clearline.risk.feature_windows import _first_after
 from clearline.risk.world import LabelledWorld
 
 MODULE = "clearline.risk.features"
+GROUP = native.group_of(MODULE)
+ALIAS = "clearline_features_from_source"
 
 
 @pytest.fixture(scope="module")
 def source() -> ModuleType:
-    """The Python source of the feature module, loaded beside whatever `features` is."""
-    module = native.load_source(MODULE, "clearline_features_from_source")
-    yield module
-    sys.modules.pop("clearline_features_from_source", None)
+    """The Python source of the feature modules, loaded beside whatever `features` is."""
+    modules = native.load_sources(GROUP, ALIAS)
+    yield modules[MODULE]
+    for module in modules.values():
+        sys.modules.pop(module.__name__, None)
 
 
-def test_the_compiled_module_is_what_runs_where_it_was_built() -> None:
+def test_the_compiled_modules_are_what_runs_where_they_were_built() -> None:
     state = native.status(MODULE)
     if os.environ.get("CI") and os.environ.get(native.ENVIRONMENT_SWITCH, "1") != "0":
         assert state == "compiled", "make builds the compiled features; CI must run them"
-    compiled = features.__file__ is not None and not features.__file__.endswith(".py")
-    assert compiled == (state == "compiled")
+    for name in native.NATIVE_GROUPS[GROUP]:
+        assert native.status(name) == state  # one group: all compiled or none
+        module = sys.modules[name]
+        assert module.__file__ is not None
+        assert module.__file__.endswith(".py") == (state != "compiled"), module.__file__
+        assert Path(module.__file__).parent == native.source_path(name).parent
+
+
+def test_the_source_form_runs_on_its_own_source_parts(source: ModuleType) -> None:
+    """Loaded beside the compiled group, the source `features` uses the source windows and
+    state, not the compiled ones (which would test a mix)."""
+    parts = {
+        name: sys.modules[f"{ALIAS}_{name.rpartition('.')[2]}"]
+        for name in native.NATIVE_GROUPS[GROUP]
+    }
+    assert all(
+        part.__file__ is not None and part.__file__.endswith(".py") for part in parts.values()
+    )
+    assert source.Flow is parts["clearline.risk.feature_windows"].Flow
+    assert source.AccountState is parts["clearline.risk.feature_state"].AccountState
+    assert source.PaymentEvent is parts["clearline.risk.feature_catalogue"].PaymentEvent
+    assert sys.modules[MODULE] is features  # the real names are left as they were
 
 
 def _vectors(module: ModuleType, world: LabelledWorld) -> np.ndarray:
@@ -87,6 +111,8 @@ else:
 
 def _other_form(tmp_path: Path, mode: str) -> None:
     """Run SNAPSHOT_SCRIPT in a process on the other form of the module than this one's."""
+    if native.status(MODULE) == "source":
+        pytest.skip("nothing built here (no C compiler): there is no other form to move to")
     compiled = native.status(MODULE) == "compiled"
     environment = {**os.environ, native.ENVIRONMENT_SWITCH: "0" if compiled else "1"}
     environment["PYTHONPATH"] = str(Path(__file__).parent)
@@ -131,21 +157,88 @@ def test_a_snapshot_moves_between_compiled_and_source(
     assert np.array_equal(rest, expected, equal_nan=True)
 
 
-def test_a_stale_build_is_never_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    if native.status(MODULE) != "compiled":
-        pytest.skip("no compiled build here: nothing can be stale")
-    monkeypatch.setattr(native, "source_hash", lambda name: "0" * 64)
-    assert native.status(MODULE) == "stale"
-    saved = sys.modules.pop(MODULE)
+def _loaded_after_a_stale_build() -> dict[str, ModuleType]:
+    """What `native.load` puts under the group's names once the build is stale (the modules
+    loaded before are put back afterwards)."""
+    saved = {name: sys.modules.pop(name) for name in native.NATIVE_GROUPS[GROUP]}
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             native.load(MODULE)
-        loaded = sys.modules[MODULE]
-        assert loaded.__file__ is not None and loaded.__file__.endswith("features.py")
         assert any("make native" in str(item.message) for item in caught)
+        return {name: sys.modules[name] for name in saved}
     finally:
-        sys.modules[MODULE] = saved
+        sys.modules.update(saved)
+
+
+def test_a_stale_build_is_never_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    if native.status(MODULE) != "compiled":
+        pytest.skip("no compiled build here: nothing can be stale")
+    real_hash = native.source_hash
+    monkeypatch.setattr(  # one part edited after the build: the whole group is stale
+        native,
+        "source_hash",
+        lambda name: "0" * 64 if name.endswith("feature_windows") else real_hash(name),
+    )
+    assert {native.status(name) for name in native.NATIVE_GROUPS[GROUP]} == {"stale"}
+    loaded = _loaded_after_a_stale_build()
+    for name, module in loaded.items():
+        assert module.__file__ == str(native.source_path(name))
+    assert loaded[MODULE].Flow is loaded["clearline.risk.feature_windows"].Flow
+
+
+def test_a_build_with_a_part_missing_is_never_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    if native.status(MODULE) != "compiled":
+        pytest.skip("no compiled build here: nothing can be incomplete")
+    monkeypatch.setattr(native, "library_paths", lambda group: [])
+    assert native.status(MODULE) == "stale"
+    loaded = _loaded_after_a_stale_build()
+    assert all(str(module.__file__).endswith(".py") for module in loaded.values())
+
+
+def test_without_a_compiler_the_build_fails_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No C compiler: a clear error, `--optional` makes it a warning, and nothing is removed or
+    written (the build checks for the compiler before it cleans)."""
+    before = {path: path.stat().st_mtime_ns for path in _built_files()}
+    monkeypatch.setattr(native.shutil, "which", lambda command: None)
+    with pytest.raises(native.BuildFailed, match="no C compiler"):
+        native.build()
+    assert native.main(["--optional"]) == 0
+    assert native.main([]) == 1
+    assert {path: path.stat().st_mtime_ns for path in _built_files()} == before
+
+
+def _built_files() -> list[Path]:
+    group = native.NATIVE_GROUPS[GROUP]
+    return [
+        *native.library_paths(GROUP),
+        *(path for name in group for path in native.extension_paths(name)),
+        *(path for path in [native.stamp_path(GROUP)] if path.exists()),
+    ]
+
+
+def test_clean_removes_every_built_file_of_either_layout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """In a copy of the package tree holding the files of a group build and of the single-module
+    build before groups, `clean` leaves only the sources."""
+    suffix = native.importlib.machinery.EXTENSION_SUFFIXES[0]
+    monkeypatch.setattr(native, "PACKAGE_ROOT", tmp_path)
+    monkeypatch.delenv(native.ENVIRONMENT_SWITCH, raising=False)
+    package = tmp_path / "clearline" / "risk"
+    package.mkdir(parents=True)
+    sources = [native.source_path(name) for name in native.NATIVE_GROUPS[GROUP]]
+    for source in sources:
+        source.write_text("")
+        for tail in (suffix, native.LIBRARY_INFIX + suffix, native.STAMP_SUFFIX):
+            source.with_name(source.stem + tail).write_text("")
+    (tmp_path / (GROUP + native.LIBRARY_INFIX + suffix)).write_text("")
+    native.stamp_path(GROUP).write_text("")
+    assert native.status(MODULE) == "stale"
+    assert native.main(["--clean"]) == 0
+    left = sorted(path for path in tmp_path.rglob("*") if path.is_file())
+    assert left == sorted(sources)
+    assert native.status(MODULE) == "source"
 
 
 def test_the_switch_turns_the_build_off(monkeypatch: pytest.MonkeyPatch) -> None:

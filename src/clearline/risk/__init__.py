@@ -9,4 +9,6 @@ Guarantees (each module states its own in detail):
 
 from clearline import native
 
-native.load("clearline.risk.features")  # the compiled build only when it matches the source
+# The compiled feature modules (one group) only when their build matches the sources, else the
+# Python source of every one of them.
+native.load("clearline.risk.features")

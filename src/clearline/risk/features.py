@@ -14,16 +14,25 @@ Guarantees:
   caller reads from its ledger; offline, `clearline.risk.world` rebuilds it from earlier rows).
   Events must arrive in non-decreasing time order; an earlier timestamp is refused.
 - Bounded memory per account and per device: every window, history and "seen" set is capped by a
-  named constant below (counts saturate at the cap; the oldest entry goes first).
+  named constant (`clearline.risk.feature_state`: counts saturate at the cap; the oldest entry
+  goes first).
 - Money sums inside windows are exact integers in the account's own asset; conversion to USD
   (a float, for comparability across currencies) happens only when a feature value is read.
 - The state can be snapshotted to a file and restored; a restored state continues exactly as the
-  original would (tested), so a restart does not forget history.
+  original would (tested, also from a snapshot written before the features were split into
+  modules), so a restart does not forget history.
+
+This module is the per-event computation and the public API. Its parts live beside it, one
+responsibility each: `feature_catalogue` (the declared features and the input records),
+`feature_windows` (rolling windows), `feature_state` (per-account and per-device state with its
+caps). Every public name of those parts is importable from here too (`__all__`), as it was
+when they were one file.
 
 Speed: windows are lists with start indexes that only move forward and running (prefix) sums,
 so an event costs a few C-level operations per window instead of Python loops. `make` compiles
-this very file with mypyc (`clearline.native`), which runs it about twice as fast; the Python
-source stays the reference and runs wherever no build is current (see docs/risk.md).
+this module and its parts with mypyc as one group (`clearline.native`), so calls between them
+stay native; that runs about twice as fast as the Python source, which stays the reference and
+runs wherever no build is current (see docs/risk.md).
 """
 
 from __future__ import annotations
@@ -31,38 +40,105 @@ from __future__ import annotations
 import heapq
 import math
 import pickle
-import struct
-from bisect import bisect_right, insort
-from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Final, NamedTuple
+from typing import Final
 
 import numpy as np
 import pyarrow as pa
 
-from clearline.core.assets import asset as asset_of
 from clearline.core.errors import InvalidInput
-from clearline.core.vocabulary import CHANNELS, PAYMENT_TYPES
+from clearline.risk.feature_catalogue import (
+    CATEGORICAL_FEATURES,
+    CHANNEL_CODE,
+    DAY_NS,
+    FEATURE_INDEX,
+    FEATURE_NAMES,
+    FEATURES,
+    HOUR_NS,
+    MCC_RISK,
+    NS_PER_SECOND,
+    OWNER_KIND_CODE,
+    OWNER_KINDS,
+    PAYMENT_TYPE_CODE,
+    ROW,
+    WEEK_NS,
+    WINDOWS,
+    AccountProfile,
+    FeatureContext,
+    FeatureSpec,
+    PaymentEvent,
+)
+from clearline.risk.feature_state import (
+    ACCOUNT_FIELDS,
+    AMOUNT_HISTORY_NS,
+    DEVICE_FIELDS,
+    MAX_AMOUNT_HISTORY,
+    MAX_CORRIDORS,
+    MAX_COUNTERPARTIES,
+    MAX_DEVICES,
+    MAX_FLAGGED_CONTACTS,
+    AccountState,
+    DeviceState,
+    remember,
+)
+from clearline.risk.feature_windows import (
+    COMPACT_AT,
+    FLOW_FIELDS,
+    MAX_WINDOW_EVENTS,
+    Flow,
+    FlowCounts,
+)
 
-NS_PER_SECOND: Final = 1_000_000_000
-HOUR_NS: Final = 3_600 * NS_PER_SECOND
-DAY_NS: Final = 24 * HOUR_NS
-WEEK_NS: Final = 7 * DAY_NS
-WINDOWS = (("1h", HOUR_NS), ("24h", DAY_NS), ("7d", WEEK_NS))
-AMOUNT_HISTORY_NS: Final = 30 * DAY_NS
-MAX_WINDOW_EVENTS: Final = 512
-"""Events kept per account, per direction, per window; counts saturate here."""
-MAX_AMOUNT_HISTORY: Final = 128
-"""Past amounts kept per account for the 30-day median and maximum."""
-MAX_COUNTERPARTIES: Final = 256
-MAX_DEVICES: Final = 16
-MAX_CORRIDORS: Final = 32
-MAX_FLAGGED_CONTACTS: Final = 32
-"""Distinct flagged accounts remembered per account (the feature saturates here)."""
-COMPACT_AT: Final = 256
-"""Expired entries a window list may keep before it is compacted (bounds memory)."""
+__all__ = [
+    "ACCOUNT_FIELDS",
+    "AMOUNT_HISTORY_NS",
+    "AVAILABLE_COLUMN",
+    "CATEGORICAL_FEATURES",
+    "CHANNEL_CODE",
+    "COMPACT_AT",
+    "DAY_NS",
+    "DEVICE_FIELDS",
+    "FEATURES",
+    "FEATURE_INDEX",
+    "FEATURE_NAMES",
+    "FLOW_FIELDS",
+    "HOUR_NS",
+    "MATRIX_CHUNK_EVENTS",
+    "MAX_AMOUNT_HISTORY",
+    "MAX_CORRIDORS",
+    "MAX_COUNTERPARTIES",
+    "MAX_DEVICES",
+    "MAX_FLAGGED_CONTACTS",
+    "MAX_WINDOW_EVENTS",
+    "MCC_RISK",
+    "MIN_HOUR_HISTORY",
+    "NO_DEVICE",
+    "NS_PER_SECOND",
+    "OWNER_KINDS",
+    "OWNER_KIND_CODE",
+    "PAYMENT_TYPE_CODE",
+    "ROW",
+    "SNAPSHOT_FORMAT",
+    "UNKNOWN_PROFILE",
+    "WEEK_NS",
+    "WINDOWS",
+    "AccountProfile",
+    "AccountState",
+    "DeviceState",
+    "FeatureContext",
+    "FeatureSpec",
+    "FeatureState",
+    "Flow",
+    "FlowCounts",
+    "PaymentEvent",
+    "as_matrix",
+    "events_from_table",
+    "replay",
+    "reports_from_labels",
+]
+"""The public names, here and in the parts: importable from this module as before the split."""
+
 MIN_HOUR_HISTORY: Final = 5
 """Payments an account needs before its hour-of-day habit is judged."""
 MATRIX_CHUNK_EVENTS: Final = 8_192
@@ -70,389 +146,6 @@ MATRIX_CHUNK_EVENTS: Final = 8_192
 SNAPSHOT_FORMAT: Final = "clearline.risk.features/5"
 AVAILABLE_COLUMN: Final = "payer_available"
 """Optional `transactions` column read into `PaymentEvent.payer_available`."""
-
-OWNER_KINDS = ("person", "merchant", "enterprise", "participant")
-MCC_RISK: Final = {
-    "5816": 3.0,  # digital goods and games: card testing, resale
-    "5732": 3.0,  # electronics: bust-out and resale
-    "5944": 3.0,  # jewellery and watches
-    "4722": 2.0,  # travel agencies
-    "7011": 2.0,  # hotels
-    "4814": 2.0,  # telecom top-up
-    "5999": 1.0,  # miscellaneous retail
-    "5651": 1.0,  # clothing
-}
-"""Declared merchant-category risk (0 when absent): a prior from the card industry, not learned."""
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureSpec:
-    """A declared feature. name: column name. words: how a reason reads, `{value}` filled in."""
-
-    name: str
-    words: str
-
-
-def _spec(name: str, words: str) -> FeatureSpec:
-    return FeatureSpec(name, words)
-
-
-FEATURES: tuple[FeatureSpec, ...] = (
-    *(
-        _spec(f"payer_out_count_{w}", f"payer made {{value:.0f}} payments in the last {w}")
-        for w, _ in WINDOWS
-    ),
-    *(
-        _spec(f"payer_out_sum_usd_{w}", f"payer sent USD {{value:,.0f}} in the last {w}")
-        for w, _ in WINDOWS
-    ),
-    *(
-        _spec(f"payee_in_count_{w}", f"payee received {{value:.0f}} payments in the last {w}")
-        for w, _ in WINDOWS
-    ),
-    *(
-        _spec(f"payee_in_sum_usd_{w}", f"payee received USD {{value:,.0f}} in the last {w}")
-        for w, _ in WINDOWS
-    ),
-    _spec("payer_fan_out_24h", "payer paid {value:.0f} different accounts in 24 h"),
-    _spec("payer_fan_out_7d", "payer paid {value:.0f} different accounts in 7 days"),
-    _spec("payee_fan_in_24h", "payee was paid by {value:.0f} different accounts in 24 h"),
-    _spec("payee_fan_in_7d", "payee was paid by {value:.0f} different accounts in 7 days"),
-    _spec("payer_out_sum_24h_share_7d", "{value:.0%} of the payer's 7-day spending is from 24 h"),
-    _spec("payee_in_sum_24h_share_7d", "{value:.0%} of the payee's 7-day inflow is from 24 h"),
-    _spec("payer_out_to_in_7d", "payer sends {value:.1f}× what it received in 7 days"),
-    _spec("amount_usd", "amount of USD {value:,.2f}"),
-    _spec("amount_to_median_30d", "amount {value:.1f}× this account's 30-day median"),
-    _spec("amount_to_max_30d", "amount {value:.1f}× this account's largest payment in 30 days"),
-    _spec("amount_to_inflow_24h", "amount is {value:.1f}× what the account received in 24 h"),
-    _spec("payer_history_count", "payer has only {value:.0f} earlier payments on record"),
-    _spec("hours_since_last_inflow", "paid out {value:.1f} h after money arrived"),
-    _spec("amount_to_last_inflow", "amount is {value:.2f}× the payment the account last received"),
-    _spec("last_inflow_from_new_sender", "the money just received came from a first-time sender"),
-    _spec("amount_to_available", "amount is {value:.0%} of the funds the payer had available"),
-    _spec("payer_credit_line_usd", "payer has a credit line of USD {value:,.0f}"),
-    _spec("credit_drawn_after", "{value:.0%} of the payer's credit line is in use after this"),
-    _spec("first_time_counterparty", "first payment to this counterparty"),
-    _spec("payee_paid_payer_before", "payee has paid this payer before"),
-    _spec("device_present", "a device was used"),
-    _spec("new_device", "a device never seen on this account"),
-    _spec("new_channel", "a channel this account has never used"),
-    _spec("device_accounts_24h", "this device paid for {value:.0f} accounts in 24 h"),
-    _spec("device_count_1h", "this device made {value:.0f} payments in the last hour"),
-    _spec("device_age_hours", "this device was first seen {value:.1f} h ago"),
-    _spec("payer_device_count", "payer has used {value:.0f} devices"),
-    _spec("hour_of_day_utc", "paid at {value:.0f}h UTC"),
-    _spec("hour_share", "only {value:.0%} of this account's payments happen at this hour"),
-    _spec("cross_border", "cross-border payment"),
-    _spec("currency_conversion", "payment converts currency"),
-    _spec("new_corridor", "a corridor this account has never used"),
-    _spec("payer_kyc_tier", "payer KYC tier {value:.0f}"),
-    _spec("payer_account_age_days", "payer account is {value:.0f} days old"),
-    _spec("payee_account_age_days", "payee account is {value:.0f} days old"),
-    _spec("payer_age_band", "payer age band {value:.0f}"),
-    _spec("payer_kind", "payer kind {value:.0f}"),
-    _spec("payee_kind", "payee kind {value:.0f}"),
-    _spec("mcc_risk", "merchant category of risk level {value:.0f}"),
-    _spec("payment_type_code", "payment type {value:.0f}"),
-    _spec("channel_code", "channel {value:.0f}"),
-    _spec("payer_flagged", "payer was reported for fraud before"),
-    _spec("payee_flagged", "payee was reported for fraud before"),
-    _spec("payer_flagged_contacts", "payer dealt with {value:.0f} accounts reported for fraud"),
-    _spec("payee_flagged_contacts", "payee dealt with {value:.0f} accounts reported for fraud"),
-)
-FEATURE_NAMES: tuple[str, ...] = tuple(spec.name for spec in FEATURES)
-ROW: Final = struct.Struct(f"{len(FEATURE_NAMES)}d")
-"""A feature vector as native float64 bytes: packing a row and joining rows into a matrix costs
-less than extending an `array` float by float, and holds no objects."""
-FEATURE_INDEX = {name: index for index, name in enumerate(FEATURE_NAMES)}
-CATEGORICAL_FEATURES = ("payment_type_code", "channel_code", "payer_kind", "payee_kind")
-
-
-class PaymentEvent(NamedTuple):
-    """One payment as the risk room sees it (amounts in integer minor units of the named asset).
-
-    A NamedTuple rather than a frozen dataclass: as immutable, and about four times cheaper to
-    build (0.4 against 1.5 µs here), which batch scoring does for every row of a table.
-
-    device_id and merchant_category are None when absent; transaction_id is informational only.
-    payer_available: what the payer could spend just before this payment, in minor units of
-    `asset_paid`: its balance plus any unused credit line (a bank's ledger knows it at decision
-    time); None when unknown. Never negative for a payment the payer could afford.
-    """
-
-    timestamp_ns: int
-    from_account_id: int
-    to_account_id: int
-    amount_paid: int
-    asset_paid: str
-    amount_received: int
-    asset_received: str
-    channel: str
-    payment_type: str
-    merchant_category: str | None = None
-    device_id: int | None = None
-    from_country: str = ""
-    to_country: str = ""
-    transaction_id: int = 0
-    payer_available: int | None = None
-
-
-def _field_values(value: object) -> tuple[object, ...]:
-    """A frozen record's fields in order: pickled as a constructor call, which works the same
-    whether this module runs as Python or compiled (`clearline.native`)."""
-    return tuple(getattr(value, item.name) for item in fields(value))  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True, slots=True)
-class AccountProfile:
-    """What was known about an account before the stream started.
-
-    kyc_tier: 1-3, 0 when not a person. tenure_days: age of the account at `reference_ns`.
-    age_band: index of the owner's age band, -1 when unknown. owner_kind: one of OWNER_KINDS.
-    credit_limit: the credit line the institution granted the account, in minor units of the
-    account's asset (0: none).
-    """
-
-    kyc_tier: int = 0
-    tenure_days: float = math.nan
-    age_band: int = -1
-    owner_kind: str = "person"
-    credit_limit: int = 0
-
-    def __reduce__(self) -> tuple[type[AccountProfile], tuple[object, ...]]:
-        return AccountProfile, _field_values(self)
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureContext:
-    """Entity facts known before the stream: profiles, reference time and USD rates per asset.
-
-    usd_per_unit: USD value of one *minor* unit of each asset (1.0 / units per USD / 10**scale).
-    """
-
-    profiles: dict[int, AccountProfile] = field(default_factory=dict)
-    reference_ns: int = 0
-    usd_per_unit: dict[str, float] = field(default_factory=dict)
-
-    def __reduce__(self) -> tuple[type[FeatureContext], tuple[object, ...]]:
-        return FeatureContext, _field_values(self)
-
-    def to_usd(self, amount: int, asset: str) -> float:
-        rate = self.usd_per_unit.get(asset)
-        if rate is None:
-            rate = 10.0 ** -asset_of(asset).scale
-        return amount * rate
-
-
-FLOW_FIELDS: Final = (
-    "cumulative",
-    "fan_day",
-    "fan_week",
-    "parties",
-    "start_day",
-    "start_hour",
-    "start_week",
-    "times",
-)
-ACCOUNT_FIELDS: Final = (
-    "amount_log",
-    "channels",
-    "corridors",
-    "counterparties",
-    "devices",
-    "flagged",
-    "flagged_contacts",
-    "hour_counts",
-    "incoming",
-    "last_inflow_amount",
-    "last_inflow_new_sender",
-    "last_inflow_ns",
-    "outgoing",
-    "payments",
-    "senders",
-    "sorted_amounts",
-)
-DEVICE_FIELDS: Final = ("first_seen_ns", "flow")
-"""The slots of `Flow`, `AccountState` and `DeviceState`: what their pickled state holds."""
-
-
-FlowCounts = tuple[int, int, int, int, int, int, int, int]
-"""What `Flow.read` returns (a fixed-length tuple: compiled, it is a C struct, not an object)."""
-
-
-class Flow:
-    """Payments of one account in one direction (or of one device) over the last 7 days.
-
-    Entries are kept in arrival order in plain lists with a prefix sum of the amounts; the first
-    entry inside each window (1 h, 24 h, 7 d) is kept as an index that only moves forward, so
-    reading a count or a sum is O(1) amortised. Distinct parties are counted incrementally for
-    24 h and 7 d. A window holds at most MAX_WINDOW_EVENTS entries (the newest); expired entries
-    are dropped in bulk once COMPACT_AT of them have piled up, so memory stays bounded.
-    """
-
-    __slots__ = FLOW_FIELDS
-
-    def __init__(self) -> None:
-        self.times: list[int] = []
-        self.cumulative: list[int] = [0]
-        """cumulative[i]: sum of the amounts of the entries before entry i."""
-        self.parties: list[int] = []
-        self.start_hour = 0
-        self.start_day = 0
-        self.start_week = 0
-        self.fan_day: dict[int, int] = {}
-        self.fan_week: dict[int, int] = {}
-
-    def expire(self, now_ns: int) -> None:
-        """Move the 24 h and 7 d starts past what left the windows (idempotent for one time)."""
-        times, size = self.times, len(self.times)
-        floor = size - MAX_WINDOW_EVENTS
-        week = _first_after(times, now_ns - WEEK_NS, self.start_week, floor)
-        if week > self.start_week:
-            _forget(self.fan_week, self.parties, self.start_week, week)
-            self.start_week = week
-        day = _first_after(times, now_ns - DAY_NS, self.start_day, week)
-        if day > self.start_day:
-            _forget(self.fan_day, self.parties, self.start_day, day)
-            self.start_day = day
-        self.start_hour = _first_after(times, now_ns - HOUR_NS, self.start_hour, day)
-        if week >= COMPACT_AT:
-            del times[:week], self.parties[:week], self.cumulative[:week]
-            self.start_hour -= week
-            self.start_day -= week
-            self.start_week = 0
-
-    def read(self, now_ns: int) -> FlowCounts:
-        """Expire, then (count 1h, 24h, 7d, sum 1h, 24h, 7d, distinct parties 24h, 7d)."""
-        self.expire(now_ns)
-        size, cumulative = len(self.times), self.cumulative
-        hour, day, week = self.start_hour, self.start_day, self.start_week
-        total = cumulative[size]
-        return (
-            size - hour,
-            size - day,
-            size - week,
-            total - cumulative[hour],
-            total - cumulative[day],
-            total - cumulative[week],
-            len(self.fan_day),
-            len(self.fan_week),
-        )
-
-    def __getstate__(self) -> dict[str, object]:
-        return _state_of(self, FLOW_FIELDS)
-
-    def __setstate__(self, state: dict[str, object]) -> None:
-        _set_state(self, state)
-
-    def add(self, now_ns: int, amount: int, party: int) -> None:
-        self.times.append(now_ns)
-        self.parties.append(party)
-        self.cumulative.append(self.cumulative[-1] + amount)
-        self.fan_day[party] = self.fan_day.get(party, 0) + 1
-        self.fan_week[party] = self.fan_week.get(party, 0) + 1
-
-
-def _state_of(value: object, names: tuple[str, ...]) -> dict[str, object]:
-    """Pickle state as a plain dict of the slots, the same whether this module runs as Python
-    or compiled (`clearline.native`), so a snapshot written by one loads in the other."""
-    return {name: getattr(value, name) for name in names}
-
-
-def _set_state(value: object, state: dict[str, object]) -> None:
-    for name, item in state.items():
-        setattr(value, name, item)
-
-
-def _first_after(times: list[int], edge_ns: int, start: int, lowest: int) -> int:
-    """The first index at or after max(start, lowest) whose time is after `edge_ns`.
-
-    Equal to `max(bisect_right(times, edge_ns, start), lowest)` on sorted `times` (tested), but
-    a window start only moves forward (events arrive in time order), so scanning on from the
-    last start costs O(1) amortised: usually one comparison, no call."""
-    index, size = (start if start > lowest else lowest), len(times)
-    while index < size and times[index] <= edge_ns:
-        index += 1
-    return index
-
-
-def _forget(counts: dict[int, int], parties: list[int], start: int, stop: int) -> None:
-    for party in parties[start:stop]:
-        left = counts[party] - 1
-        if left:
-            counts[party] = left
-        else:
-            del counts[party]
-
-
-def _remember(seen: dict[object, None], key: object, cap: int) -> None:
-    """Insert or refresh `key` as the newest entry; drop the oldest beyond `cap`."""
-    seen.pop(key, None)
-    seen[key] = None
-    if len(seen) > cap:
-        del seen[next(iter(seen))]
-
-
-class AccountState:
-    """Bounded history of one account (both as payer and payee) and what is known about it."""
-
-    __slots__ = ACCOUNT_FIELDS
-
-    def __init__(self) -> None:
-        self.outgoing = Flow()
-        self.incoming = Flow()
-        self.amount_log: deque[tuple[int, int]] = deque()
-        self.sorted_amounts: list[int] = []
-        self.counterparties: dict[object, None] = {}
-        self.senders: dict[object, None] = {}
-        self.devices: dict[object, None] = {}
-        self.corridors: dict[object, None] = {}
-        self.channels: set[str] = set()
-        self.hour_counts = [0] * 24
-        self.payments = 0
-        self.last_inflow_ns = -1
-        self.last_inflow_amount = 0
-        self.last_inflow_new_sender = 0.0
-        self.flagged = False
-        self.flagged_contacts: dict[object, None] = {}
-
-    def __getstate__(self) -> dict[str, object]:
-        return _state_of(self, ACCOUNT_FIELDS)
-
-    def __setstate__(self, state: dict[str, object]) -> None:
-        _set_state(self, state)
-
-    def expire_amounts(self, now_ns: int) -> None:
-        log = self.amount_log
-        while log and log[0][0] <= now_ns - AMOUNT_HISTORY_NS:
-            self._drop_amount()
-
-    def _drop_amount(self) -> None:
-        _, amount = self.amount_log.popleft()
-        ordered = self.sorted_amounts
-        del ordered[bisect_right(ordered, amount) - 1]
-
-    def add_amount(self, now_ns: int, amount: int) -> None:
-        self.amount_log.append((now_ns, amount))
-        insort(self.sorted_amounts, amount)
-        if len(self.amount_log) > MAX_AMOUNT_HISTORY:
-            self._drop_amount()
-
-
-class DeviceState:
-    """A device: when it was first seen and its payments (party = the paying account)."""
-
-    __slots__ = DEVICE_FIELDS
-
-    def __init__(self) -> None:
-        self.first_seen_ns = -1
-        self.flow = Flow()
-
-    def __getstate__(self) -> dict[str, object]:
-        return _state_of(self, DEVICE_FIELDS)
-
-    def __setstate__(self, state: dict[str, object]) -> None:
-        _set_state(self, state)
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -489,9 +182,6 @@ def _median(ordered: list[int]) -> float:
     return ordered[middle] if size % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-OWNER_KIND_CODE: Final = {kind: float(index) for index, kind in enumerate(OWNER_KINDS)}
-PAYMENT_TYPE_CODE: Final = {kind: float(index) for index, kind in enumerate(PAYMENT_TYPES)}
-CHANNEL_CODE: Final = {kind: float(index) for index, kind in enumerate(CHANNELS)}
 NO_DEVICE: Final = (0.0, 0.0, 0.0, 0.0, math.nan)
 UNKNOWN_PROFILE: Final = AccountProfile()
 
@@ -537,7 +227,7 @@ class FeatureState:
             for contact in (*flagged.counterparties, *flagged.senders):
                 other = self.accounts.get(contact)  # type: ignore[call-overload]
                 if other is not None:
-                    _remember(other.flagged_contacts, account_id, MAX_FLAGGED_CONTACTS)
+                    remember(other.flagged_contacts, account_id, MAX_FLAGGED_CONTACTS)
 
     def observe(self, event: PaymentEvent) -> tuple[float, ...]:
         """The feature vector of `event` from what came before it; then remember the event."""
@@ -702,25 +392,25 @@ class FeatureState:
         payer.outgoing.add(now, event.amount_paid, payee_id)
         payee.incoming.add(now, event.amount_received, payer_id)
         payer.add_amount(now, event.amount_paid)
-        _remember(payer.counterparties, payee_id, MAX_COUNTERPARTIES)
+        remember(payer.counterparties, payee_id, MAX_COUNTERPARTIES)
         payee.last_inflow_new_sender = float(payer_id not in payee.senders)
-        _remember(payee.senders, payer_id, MAX_COUNTERPARTIES)
+        remember(payee.senders, payer_id, MAX_COUNTERPARTIES)
         if device is not None:
-            _remember(payer.devices, event.device_id, MAX_DEVICES)
+            remember(payer.devices, event.device_id, MAX_DEVICES)
             device.flow.add(now, 1, payer_id)
             if device.first_seen_ns < 0:
                 device.first_seen_ns = now
         if event.from_country != event.to_country:
-            _remember(payer.corridors, (event.from_country, event.to_country), MAX_CORRIDORS)
+            remember(payer.corridors, (event.from_country, event.to_country), MAX_CORRIDORS)
         payer.channels.add(event.channel)
         payer.hour_counts[(now // HOUR_NS) % 24] += 1
         payer.payments += 1
         payee.last_inflow_ns = now
         payee.last_inflow_amount = event.amount_received
         if payee.flagged and payee_id not in payer.flagged_contacts:
-            _remember(payer.flagged_contacts, payee_id, MAX_FLAGGED_CONTACTS)
+            remember(payer.flagged_contacts, payee_id, MAX_FLAGGED_CONTACTS)
         if payer.flagged and payer_id not in payee.flagged_contacts:
-            _remember(payee.flagged_contacts, payer_id, MAX_FLAGGED_CONTACTS)
+            remember(payee.flagged_contacts, payer_id, MAX_FLAGGED_CONTACTS)
 
     def snapshot(self, path: Path) -> None:
         """Write the whole state to `path` (our own data directory; a pickle, atomic)."""
@@ -754,7 +444,7 @@ class FeatureState:
         list[tuple[int, int, int]],
         int,
     ]:
-        """What a snapshot holds: the state's fields, not the object (see `_state_of`)."""
+        """What a snapshot holds: the state's fields, not the object (see `state_of`)."""
         return (
             self.context,
             self.accounts,
