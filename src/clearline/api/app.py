@@ -36,6 +36,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clearline.api import schemas as s
+from clearline.api.docs import install_docs
 from clearline.api.keys import KeyInfo, KeyStore, Principal, require
 from clearline.api.metrics import Metrics
 from clearline.api.problems import ApiProblem, install, problem_for
@@ -568,6 +569,8 @@ def create_app(service: PaymentService, *, expiry_every_s: float = 1.0) -> Clear
         telemetry={"tracing": False, "metrics": False, "logs": False},  # /metrics has ours
         title="Clearline",
         version="1",
+        docs_url=None,  # install_docs serves the docs pages without a CDN
+        redoc_url=None,
         description=(
             "Exact money movement, real-time risk decisions with reasons, and a verifiable "
             "settlement log. Authenticate with `Authorization: Bearer KEY` "
@@ -576,6 +579,7 @@ def create_app(service: PaymentService, *, expiry_every_s: float = 1.0) -> Clear
         lifespan=lifespan,
     )
     install(app)
+    install_docs(app)
     app.fast_routes, app.edge_metrics = {}, metrics
     app.state.service, app.state.keys, app.state.metrics = service, keys, metrics
 
