@@ -7,11 +7,16 @@ Helpers are handed out as fixtures that return functions, so test modules import
 - `ledger_state(ledger, account_ids)`: row counts plus the looked-up accounts, for "nothing was
   written" checks.
 - `reopen(ledger, clock=None)`: close a ledger and open its data directory again.
+- `needs(name, check, install_hint)`: a test's outside requirement (a browser, a package). When
+  `check` (a bool, or a callable returning one) is false the test is skipped with a message that
+  names what is missing and how to install it, except under CI (the `CI` variable set to anything
+  but "", "0" or "false"), where it fails: CI installs what the suite needs and must not skip.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +46,21 @@ def _make_accounts(
     )
     assert [r.result for r in results] == [CreateAccountResult.OK] * n
     return ids
+
+
+def in_ci() -> bool:
+    """Whether this run is CI's (`.ci/run` exports CI=1; CI itself sets CI=true)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
+
+
+def _needs(name: str, check: Callable[[], bool] | bool, install_hint: str) -> None:
+    """Skip (fail under CI) unless `check` holds; see the module docstring."""
+    if check() if callable(check) else check:
+        return
+    message = f"{name} is missing; install it with: {install_hint}"
+    if in_ci():
+        pytest.fail(f"{message} (CI must not skip this test)", pytrace=False)
+    pytest.skip(message)
 
 
 def _ledger_state(ledger: Ledger, account_ids: Sequence[int]) -> tuple[Any, ...]:
@@ -99,3 +119,8 @@ def next_id() -> Callable[[Ledger], int]:
 @pytest.fixture
 def ledger_state() -> Callable[[Ledger, Sequence[int]], tuple[Any, ...]]:
     return _ledger_state
+
+
+@pytest.fixture(scope="session")
+def needs() -> Callable[[str, Callable[[], bool] | bool, str], None]:
+    return _needs
