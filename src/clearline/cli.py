@@ -98,11 +98,18 @@ def demo(
     batch: Annotated[
         int, typer.Option(help="--ledger-burst: transfers per call.", min=1, max=8190)
     ] = 8190,
+    exit_after_replay: Annotated[
+        bool,
+        typer.Option(
+            "--exit-after-replay",
+            help="Stop once the replay is done (default: keep serving the API until Ctrl-C).",
+        ),
+    ] = False,
 ) -> None:
     """The live demo (what `make run` runs): a simulated world's later days as HTTP traffic,
     decided by a model trained on six months of another simulated world (once, then cached),
-    with the feature state warmed by this world's earlier days, on a live dashboard. Ctrl-C
-    stops cleanly."""
+    with the feature state warmed by this world's earlier days, on a live dashboard; then the API
+    and its docs stay up until Ctrl-C, which stops cleanly."""
     from rich.console import Console
 
     if ledger_burst:
@@ -133,6 +140,7 @@ def demo(
         port=port,
         training_people=training_people,
         training_days=training_days,
+        exit_after_replay=exit_after_replay,
     )
     console = Console()
     try:

@@ -1,11 +1,13 @@
-"""`clearline demo` as a person runs it, in its own process: Ctrl-C (SIGINT) during the replay
-stops cleanly with a directory that still verifies, and the traffic process never outlives the
-demo, even one killed outright."""
+"""`clearline demo` as a person runs it, in its own process: with `--exit-after-replay` it ends by
+itself; without, the API and /docs stay up after the replay until Ctrl-C; Ctrl-C (SIGINT) during
+the replay stops cleanly with a directory that still verifies; and the traffic process never
+outlives the demo, even one killed outright."""
 
 from __future__ import annotations
 
 import os
 import queue
+import re
 import signal
 import sqlite3
 import subprocess
@@ -14,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 TINY = ("--people", "300", "--days", "9", "--training-people", "300", "--training-days", "12")
@@ -23,6 +26,7 @@ LINE_WAIT_S = 300
 CHILD_EXIT_WAIT_S = 40
 CLEARLINE = str(Path(sys.executable).with_name("clearline"))
 """The console script of the environment running the tests."""
+READY = re.compile(r"replay done: the API at (\S+) and /docs at (\S+) stay up; admin key (\S+);")
 
 
 class Demo:
@@ -88,6 +92,36 @@ def _audit_accepts(run_dir: Path, export: Path) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_exit_after_replay_ends_by_itself_with_exit_code_0(demo_data_dir: Path) -> None:
+    demo = Demo(demo_data_dir, "--payments", "150", "--exit-after-replay")
+    output = demo.finish()
+    assert demo.process.returncode == 0, output
+    assert "replay finished; server stopped, ledger closed" in output
+    assert "payments answered" in output and "150 of 150" in output
+    assert "replay done" not in output  # it never waited to be looked at
+
+
+@pytest.mark.slow  # about 20 s alone, more on a busy machine
+def test_the_api_stays_up_after_the_replay_until_ctrl_c(demo_data_dir: Path) -> None:
+    demo = Demo(demo_data_dir, "--payments", "150")
+    ready = READY.search(demo.wait_for("replay done"))
+    assert ready is not None, "".join(demo.lines)
+    url, docs, admin_key = ready.groups()
+    assert docs == f"{url}/docs"
+    with httpx.Client(base_url=url, timeout=30.0) as client:
+        customers = client.get("/v1/customers", headers={"Authorization": f"Bearer {admin_key}"})
+        assert customers.status_code == 200, customers.text
+        assert customers.json()["data"]  # the world's customers, set up through the API
+        assert client.get("/docs").status_code == 200
+        assert client.get("/v1/customers").status_code == 401  # the key is what let us in
+    assert demo.process.poll() is None  # still serving: nothing stopped it
+    demo.process.send_signal(signal.SIGINT)
+    output = demo.finish()
+    assert demo.process.returncode == 0, output
+    assert "replay finished, then stopped by Ctrl-C; server stopped, ledger closed" in output
+    _audit_accepts(_run_dir(demo_data_dir), demo_data_dir / "export")
+
+
 @pytest.mark.slow  # about 25 s alone, more on a busy machine
 def test_sigint_during_the_replay_stops_cleanly(demo_data_dir: Path) -> None:
     demo = Demo(demo_data_dir, "--rate", "40")
@@ -97,6 +131,7 @@ def test_sigint_during_the_replay_stops_cleanly(demo_data_dir: Path) -> None:
     output = demo.finish()
     assert demo.process.returncode == 0, output
     assert "stopped by Ctrl-C; server stopped, ledger closed" in output
+    assert "replay done" not in output
     run_dir = _run_dir(demo_data_dir)
     with sqlite3.connect(run_dir / "platform.sqlite") as connection:
         (stored,) = connection.execute("SELECT count(*) FROM payments").fetchone()

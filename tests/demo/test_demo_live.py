@@ -44,7 +44,9 @@ def test_live_demo_replays_through_http_and_leaves_a_verifiable_directory(tmp_pa
     output = io.StringIO()
     result = run_live_demo(
         tmp_path,
-        LiveDemoOptions(people=300, days=9, payments=300, plot=False, **SMALL_TRAINING),
+        LiveDemoOptions(
+            people=300, days=9, payments=300, plot=False, exit_after_replay=True, **SMALL_TRAINING
+        ),
         Console(file=output, width=100),
     )
     final = result.final
@@ -92,7 +94,9 @@ def test_training_days_zero_learns_from_the_demo_worlds_own_history(tmp_path: Pa
     output = io.StringIO()
     result = run_live_demo(
         tmp_path,
-        LiveDemoOptions(people=300, days=9, payments=100, plot=False, training_days=0),
+        LiveDemoOptions(
+            people=300, days=9, payments=100, plot=False, training_days=0, exit_after_replay=True
+        ),
         Console(file=output, width=100),
     )
     assert result.final["done"] == 100 and result.final["errors"] == 0

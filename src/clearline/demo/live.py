@@ -1,6 +1,7 @@
 """`clearline demo` (what `make run` runs): a simulated world's later days as live traffic through
 the HTTP API, decided by a fraud model trained on six months of another simulated world, with the
-feature state warmed by the world's earlier days, on a live dashboard.
+feature state warmed by the world's earlier days, on a live dashboard; then the API stays up
+until Ctrl-C, so there is time to look at it.
 
 Stages: generate the world, and the training world and its model (`clearline.demo.world`), each
 cached per size and seed under DATA/demo/ → open a fresh platform in DATA/demo/run-<UTC time>/
@@ -10,7 +11,8 @@ wallets and balances up through HTTP and waits → the history days are replayed
 platform's account ids to warm the feature state, and the model is installed
 (`clearline.demo.history`; with `training_days=0` it is trained on that replay instead) → the
 traffic process replays the later days through `POST /v1/payments` while the dashboard shows what
-it measures → the figures are printed, the server stops and the ledger closes.
+it measures → the figures are printed and the API keeps serving (with its docs and the admin key
+printed again) until Ctrl-C; `exit_after_replay` stops it there instead.
 
 Guarantees:
 - Every number on the dashboard is measured: counts of HTTP answers joined with the world's labels
@@ -49,6 +51,7 @@ import httpx
 from rich.console import Console
 from rich.live import Live
 from rich.panel import Panel
+from rich.text import Text
 
 from clearline.demo.dashboard import (
     View,
@@ -94,7 +97,8 @@ class _Session:
 
 
 def run_live_demo(data_dir: Path, options: LiveDemoOptions, console: Console) -> LiveDemoResult:
-    """The live demo; returns when the replay is done or Ctrl-C stopped it (both cleanly)."""
+    """The live demo; returns once it stopped cleanly: after the replay with
+    `exit_after_replay`, else on Ctrl-C (or SIGTERM), during the replay or while serving."""
     if options.days < 2:
         raise DemoNeedsTwoDays("the demo needs at least 2 days: history, then live traffic")
     world_dir = ensure_world(Path(data_dir), options, console)
@@ -149,7 +153,7 @@ def _header(result: LiveDemoResult, platform: DemoPlatform) -> str:
 
 
 def _run(session: _Session, server: ServerThread) -> str:
-    """Replay and show what was measured; how the run ended."""
+    """Replay, show what was measured, then serve until Ctrl-C; how the run ended."""
     console, result = session.console, session.result
     console.print(Panel(session.header, title="Clearline is serving"))
     try:
@@ -157,7 +161,23 @@ def _run(session: _Session, server: ServerThread) -> str:
     except KeyboardInterrupt:
         result.interrupted = True
     _show_measured(result, console)
-    return "stopped by Ctrl-C" if result.interrupted else "replay finished"
+    if result.interrupted:
+        return "stopped by Ctrl-C"
+    if session.options.exit_after_replay:
+        return "replay finished"
+    console.print(
+        Text(
+            f"replay done: the API at {result.url} and /docs at {result.url}/docs stay up; "
+            f"admin key {session.platform.admin_key}; press Ctrl-C to stop",
+            style="bold green",
+        ),
+        soft_wrap=True,
+    )
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        return "replay finished, then stopped by Ctrl-C"
+    return "replay finished, then the API server stopped by itself"
 
 
 def _show_measured(result: LiveDemoResult, console: Console) -> None:
@@ -324,7 +344,7 @@ def _replay(traffic: TrafficProcess, view: View, session: _Session) -> None:
                         raise TrafficFailed(f"traffic process failed: {message['message']}")
                     if event == "done":
                         result.final = message
-                        view.phase = "replay done"
+                        view.phase = "every payment answered"
                 if time.monotonic() - checked >= CHECKPOINT_EVERY_S or result.final:
                     view.checkpoint, checked = latest_checkpoint(client), time.monotonic()
                 live.update(render(view, header))

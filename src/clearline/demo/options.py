@@ -24,7 +24,9 @@ class LiveDemoOptions:
     `clearline.risk.pipeline.train_world`, the protocol of docs/risk.md, and cached under
     DATA/demo/); training_days 0 trains on the history days of the demo's own world instead.
     rate: payments per second (0: as fast as the server answers). concurrency: requests in flight.
-    host, port: where the API listens (port 0: a free port). plot: write demo.png of the replay."""
+    host, port: where the API listens (port 0: a free port). plot: write demo.png of the replay.
+    exit_after_replay: stop the server once the replay is done (tests, benchmarks); otherwise the
+    API and its docs stay up until Ctrl-C, so there is time to look."""
 
     people: int = 2_000
     days: int = 30
@@ -39,6 +41,7 @@ class LiveDemoOptions:
     host: str = "127.0.0.1"
     port: int = 0
     plot: bool = True
+    exit_after_replay: bool = False
 
     def training_world_seed(self) -> int:
         """Seed 1, as in docs/risk.md, unless the demo world itself has seed 1: then 2, so the
@@ -55,7 +58,8 @@ class LiveDemoOptions:
 class LiveDemoResult:
     """What a run left: its platform directory and URL, the setup and final tally the traffic
     reported, the model that decided, the plot and the last checkpoint read. interrupted: Ctrl-C
-    (or SIGTERM) stopped the run before the replay was done."""
+    (or SIGTERM) stopped the run before the replay was done; a stop while serving after the
+    replay leaves it False."""
 
     run_dir: Path
     url: str

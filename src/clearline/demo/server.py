@@ -6,6 +6,7 @@ Guarantees:
 - `start` returns only once uvicorn serves (or raises `ServerDidNotStart` within
   `SERVER_START_WAIT_S`); `stop` lets requests in flight finish (at most
   `GRACEFUL_SHUTDOWN_S`) and returns within `STOP_WAIT_S`.
+- `wait` blocks until the server ends, and Ctrl-C (or the demo's SIGTERM handler) interrupts it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ SERVER_START_WAIT_S = 30.0
 STOP_WAIT_S = 20.0
 GRACEFUL_SHUTDOWN_S = 10
 START_POLL_S = 0.02
+WAIT_SLICE_S = 0.5
 
 
 class ServerThread:
@@ -53,6 +55,11 @@ class ServerThread:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise ServerDidNotStart("the API server did not start")
             time.sleep(START_POLL_S)
+
+    def wait(self) -> None:
+        """Until the server thread ends; a signal's KeyboardInterrupt ends the wait."""
+        while self.thread.is_alive():
+            self.thread.join(timeout=WAIT_SLICE_S)
 
     def stop(self) -> None:
         self.server.should_exit = True
