@@ -31,7 +31,9 @@ $(NATIVE): $(STAMP) $(NATIVE_SOURCES)
 native: $(NATIVE)
 
 # The live demo; each run gets a fresh platform in $(CLEARLINE_DATA_DIR)/demo/run-<UTC time>/ and
-# reuses the world it generated before. Pass options with DEMO_ARGS, e.g. DEMO_ARGS='--people 3000'.
+# reuses the world it generated before. After the replay the API and its /docs stay up until
+# Ctrl-C (DEMO_ARGS=--exit-after-replay stops there instead). Pass options with DEMO_ARGS, e.g.
+# DEMO_ARGS='--people 3000'.
 DEMO_ARGS ?=
 run: $(NATIVE)
 	$(BIN)/clearline demo $(DEMO_ARGS)

@@ -98,15 +98,22 @@ def demo(
     batch: Annotated[
         int, typer.Option(help="--ledger-burst: transfers per call.", min=1, max=8190)
     ] = 8190,
+    exit_after_replay: Annotated[
+        bool,
+        typer.Option(
+            "--exit-after-replay",
+            help="Stop once the replay is done (default: keep serving the API until Ctrl-C).",
+        ),
+    ] = False,
 ) -> None:
     """The live demo (what `make run` runs): a simulated world's later days as HTTP traffic,
     decided by a model trained on six months of another simulated world (once, then cached),
-    with the feature state warmed by this world's earlier days, on a live dashboard. Ctrl-C
-    stops cleanly."""
+    with the feature state warmed by this world's earlier days, on a live dashboard; then the API
+    and its docs stay up until Ctrl-C, which stops cleanly."""
     from rich.console import Console
 
     if ledger_burst:
-        from clearline.demo import DemoOptions, run_demo
+        from clearline.demo.burst import DemoOptions, run_demo
 
         run_demo(
             data_dir_from(ctx),
@@ -114,28 +121,33 @@ def demo(
             Console(),
         )
         return
-    from clearline.demo_live import LiveDemoOptions, run_live_demo
+    from clearline.demo.errors import DemoError
+    from clearline.demo.live import run_live_demo
+    from clearline.demo.options import LiveDemoOptions
 
     if days < 2 or (history_days is not None and not 1 <= history_days < days):
         raise typer.BadParameter("history days must be at least 1 and fewer than --days")
-    run_live_demo(
-        data_dir_from(ctx),
-        LiveDemoOptions(
-            people=people,
-            days=days,
-            seed=seed,
-            history_days=history_days,
-            replay_days=replay_days,
-            payments=payments,
-            rate=rate,
-            concurrency=concurrency,
-            host=host,
-            port=port,
-            training_people=training_people,
-            training_days=training_days,
-        ),
-        Console(),
+    options = LiveDemoOptions(
+        people=people,
+        days=days,
+        seed=seed,
+        history_days=history_days,
+        replay_days=replay_days,
+        payments=payments,
+        rate=rate,
+        concurrency=concurrency,
+        host=host,
+        port=port,
+        training_people=training_people,
+        training_days=training_days,
+        exit_after_replay=exit_after_replay,
     )
+    console = Console()
+    try:
+        run_live_demo(data_dir_from(ctx), options, console)
+    except DemoError as error:
+        console.print(f"[red]the demo stopped: {error.message} ({error.code})[/red]")
+        raise typer.Exit(1) from error
 
 
 def _register_rooms() -> None:

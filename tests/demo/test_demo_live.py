@@ -1,27 +1,23 @@
-"""The live demo end to end: a tiny world set up and replayed through HTTP by a separate process,
-then the run directory checked by `clearline audit export` and `clearline audit verify`; and Ctrl-C
-(SIGINT) during the replay stopping cleanly with a directory that still verifies."""
+"""The live demo end to end, in this process: a tiny world set up and replayed through HTTP by a
+separate process, then the run directory checked by `clearline audit export` and `clearline audit
+verify`. The command-line runs (serving after the replay, Ctrl-C) are in test_demo_cli.py."""
 
 from __future__ import annotations
 
 import io
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
 from rich.console import Console
 
-from clearline.demo_live import LiveDemoOptions, ensure_model, run_live_demo
+from clearline.demo.live import run_live_demo
+from clearline.demo.options import LiveDemoOptions
+from clearline.demo.world import ensure_model
 
-TINY = ("--people", "300", "--days", "9", "--training-people", "300", "--training-days", "12")
 SMALL_TRAINING = {"training_people": 300, "training_days": 12}
 """A small separate training world, so the tests take seconds (the default is 5,000 × 180)."""
-EXIT_WAIT_S = 90
 CLEARLINE = str(Path(sys.executable).with_name("clearline"))
 """The console script of the environment running the tests."""
 
@@ -48,7 +44,9 @@ def test_live_demo_replays_through_http_and_leaves_a_verifiable_directory(tmp_pa
     output = io.StringIO()
     result = run_live_demo(
         tmp_path,
-        LiveDemoOptions(people=300, days=9, payments=300, plot=False, **SMALL_TRAINING),
+        LiveDemoOptions(
+            people=300, days=9, payments=300, plot=False, exit_after_replay=True, **SMALL_TRAINING
+        ),
         Console(file=output, width=100),
     )
     final = result.final
@@ -73,7 +71,8 @@ def test_live_demo_replays_through_http_and_leaves_a_verifiable_directory(tmp_pa
     assert stored == decided  # every decided payment is the server's record, not the client's
     assert models == 1  # every payment was decided by the trained model
     assert result.checkpoint["size"] > 0
-    assert "replay finished" in output.getvalue()
+    assert "replay finished; server stopped, ledger closed" in output.getvalue()
+    assert not (result.run_dir / "demo-clock.i64").exists()  # the shared clock is cleaned up
     assert_audit_accepts(result.run_dir, tmp_path / "export")
     # the model came from the separate training world, trained once and cached
     cached = tmp_path / "demo" / "model-300p-12d-seed1"
@@ -95,7 +94,9 @@ def test_training_days_zero_learns_from_the_demo_worlds_own_history(tmp_path: Pa
     output = io.StringIO()
     result = run_live_demo(
         tmp_path,
-        LiveDemoOptions(people=300, days=9, payments=100, plot=False, training_days=0),
+        LiveDemoOptions(
+            people=300, days=9, payments=100, plot=False, training_days=0, exit_after_replay=True
+        ),
         Console(file=output, width=100),
     )
     assert result.final["done"] == 100 and result.final["errors"] == 0
@@ -105,43 +106,3 @@ def test_training_days_zero_learns_from_the_demo_worlds_own_history(tmp_path: Pa
     )
     metrics = (result.run_dir / "models" / "current" / "metrics.json").read_text()
     assert '"trained_on": "demo history days"' in metrics
-
-
-@pytest.mark.slow  # about 25 s alone, more on a busy machine
-def test_sigint_during_the_replay_stops_cleanly(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [
-            CLEARLINE,
-            "--data-dir",
-            str(tmp_path),
-            "demo",
-            *TINY,
-            "--rate",
-            "40",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        # wide enough that rich never wraps the "feature state warmed" line the test waits for
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "400"},
-    )
-    assert process.stdout is not None
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if "feature state warmed" in line:
-            break
-    else:
-        raise AssertionError("the demo never reached the replay:\n" + "".join(lines))
-    time.sleep(2.0)  # some payments at 40 per second, far from the end of the replay
-    process.send_signal(signal.SIGINT)
-    rest, _ = process.communicate(timeout=EXIT_WAIT_S)
-    output = "".join(lines) + rest
-    assert process.returncode == 0, output
-    assert "stopped by Ctrl-C" in output
-    assert "server stopped, ledger closed" in output
-    (run_dir,) = [path for path in (tmp_path / "demo").iterdir() if path.name.startswith("run-")]
-    with sqlite3.connect(run_dir / "platform.sqlite") as connection:
-        (stored,) = connection.execute("SELECT count(*) FROM payments").fetchone()
-    assert 0 < stored < 1_000  # stopped part way: the tiny world has more payments than that
-    assert_audit_accepts(run_dir, tmp_path / "export")

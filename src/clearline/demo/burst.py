@@ -1,6 +1,6 @@
-"""`clearline demo`: the platform's main job on the embedded default, made visible.
+"""`clearline demo --ledger-burst`: the older ledger-only burst demo, on the embedded default.
 
-Today it exercises the ledger end to end on the data directory: multi-asset accounts (wallets that
+It exercises the ledger end to end on the data directory: multi-asset accounts (wallets that
 cannot go below zero, merchants, a settlement account per asset, a fee account with balance
 history), a funding run, a burst of payments with a live progress bar, two-phase holds that are
 posted or voided, an idempotent replay, then balances, result codes, throughput, and a reopen that
@@ -23,6 +23,7 @@ from rich.table import Table
 
 from clearline.chain.log import ChainLog
 from clearline.chain.notes import parse_checkpoint, parse_note
+from clearline.core.assets import asset as parse_asset
 from clearline.core.ids import new_id
 from clearline.core.money import Money
 from clearline.ledger import (
@@ -58,8 +59,9 @@ def account_id(asset_index: int, kind: int, number: int) -> int:
 
 def _accounts(options: DemoOptions) -> list[Account]:
     wallet_flags = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
-    accounts = []
-    for index, asset in enumerate(ASSETS):
+    accounts: list[Account] = []
+    for index, spec in enumerate(ASSETS):
+        asset = parse_asset(spec)
         accounts.append(Account(account_id(index, CODE_SETTLEMENT, 0), asset, CODE_SETTLEMENT))
         accounts.append(
             Account(account_id(index, CODE_FEES, 0), asset, CODE_FEES, flags=AccountFlags.HISTORY)
@@ -72,7 +74,7 @@ def _accounts(options: DemoOptions) -> list[Account]:
             Account(account_id(index, CODE_MERCHANT, n), asset, CODE_MERCHANT)
             for n in range(max(options.wallets // 20, 1))
         )
-    return accounts  # type: ignore[arg-type]  # Account parses the asset text
+    return accounts
 
 
 def _units(asset: str, major: int) -> int:
