@@ -25,13 +25,13 @@ from pathlib import Path
 from starlette.types import ASGIApp
 
 from clearline.api.app import create_app
-from clearline.api.keys import KeyStore
-from clearline.api.server import first_admin_key
 from clearline.core.clock import Clock
 from clearline.demo.history import RiskFiles
 from clearline.demo.world import reference_rates
 from clearline.payments.risk_gate import MODEL_DIRECTORY, STATE_FILE
-from clearline.payments.service import PaymentService, device_number
+from clearline.payments.service import device_number
+from clearline.platform import Platform
+from clearline.trail import SYSTEM
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +42,13 @@ class DemoPlatform:
     admin_key: str
     traffic_key: str
     risk_files: RiskFiles
-    _service: PaymentService
+    _platform: Platform
 
     def reload_risk(self) -> None:
-        self._service.reload_risk()
+        self._platform.reload_risk()
 
     def close(self) -> None:
-        self._service.close()
+        self._platform.close()
 
 
 def open_platform(run_dir: Path, clock: Clock, world_dir: Path) -> DemoPlatform:
@@ -57,16 +57,15 @@ def open_platform(run_dir: Path, clock: Clock, world_dir: Path) -> DemoPlatform:
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # "no model yet": true for a moment, the demo installs one next
     try:
-        service = PaymentService.open(run_dir, clock=clock)
+        platform = Platform.open(run_dir, clock=clock, rates=reference_rates(world_dir))
     finally:
         quiet.setLevel(level)
     try:
-        service.rates = reference_rates(world_dir)
-        admin_key = first_admin_key(service) or ""
-        traffic_key, _ = KeyStore(service.store).create("operator", label="demo traffic")
-        app = create_app(service)
+        admin_key = platform.first_admin_key() or ""
+        traffic_key, _ = platform.keys.create("operator", label="demo traffic", actor=SYSTEM)
+        app = create_app(platform)
     except BaseException:
-        service.close()
+        platform.close()
         raise
     risk_files = RiskFiles(run_dir / MODEL_DIRECTORY, run_dir / STATE_FILE, device_number)
-    return DemoPlatform(app, admin_key, traffic_key, risk_files, service)
+    return DemoPlatform(app, admin_key, traffic_key, risk_files, platform)
