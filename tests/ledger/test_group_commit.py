@@ -68,7 +68,7 @@ def run_as_one_group(
             futures.append(pool.submit(call))
             # Queue them one by one so the group keeps the callers' order.
             deadline = time.monotonic() + WAIT_SECONDS_MAX
-            while ledger._queue.qsize() < len(futures):
+            while ledger._writer.queue.qsize() < len(futures):
                 assert time.monotonic() < deadline, "a call never reached the writer's queue"
                 time.sleep(0.001)
         commits_before = ledger.stats.commits
@@ -284,7 +284,7 @@ def test_writer_bug_fails_callers_instead_of_hanging(tmp_path, monkeypatch) -> N
     def explode(group: object) -> None:
         raise RuntimeError("simulated bug in the writer")
 
-    monkeypatch.setattr(ledger, "_gather", explode)
+    monkeypatch.setattr(ledger._writer, "_gather", explode)
     with pytest.raises(LedgerBroken) as caught:
         ledger.create_transfers(
             [Transfer(id=11, debit_account_id=1, credit_account_id=2, amount=5)]
