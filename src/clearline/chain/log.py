@@ -7,7 +7,8 @@ Guarantees:
   the same log. It runs inside the group's transaction, so a group's leaves are durable exactly
   when the group is: no event without its leaf, no leaf without its event. A leaf is its index
   (`chain_runs`: leaf index ↔ ledger timestamp, one row per run of consecutive timestamps) and
-  its bytes: the ledger's `transfers` row for a transfer, `chain_events` for the other events.
+  its bytes: the ledger's `transfers` row for a transfer, its `attestations` row for an attestation,
+  `chain_events` for the other events.
 - The Merkle tree over the leaves (tiles, `chain_state`: size and compact range) is derived data.
   Inline (the default), a group's hashes are written in its own transaction. With `hasher=True`
   (the default sealer), groups of at least `HASHER_GROUP_LEAVES_MIN` leaves are hashed by a
@@ -104,6 +105,11 @@ CHECKPOINT_INTERVAL_MS_UNDER_LOAD = 200
 """The interval `bench.chain` runs with: at most five signed checkpoints a second."""
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long `seal_pending_in` waits for the database lock."""
+LEDGER_HELD_KINDS = frozenset(
+    (LedgerEventKind.TRANSFER_CREATED, LedgerEventKind.ATTESTATION_CREATED)
+)
+"""Events whose leaf bytes the reader rebuilds from the ledger's own rows (`transfers`,
+`attestations`), so `chain_events` does not hold them twice."""
 HASHER_GROUP_LEAVES_MIN = 1_024
 """Smaller groups are hashed inline: a round trip to the worker costs more than it saves."""
 
@@ -169,7 +175,7 @@ class SealingHook:
         kept = [
             (offset, item)
             for offset, (event, item) in enumerate(zip(events, data, strict=True))
-            if event.kind is not LedgerEventKind.TRANSFER_CREATED
+            if event.kind not in LEDGER_HELD_KINDS
         ]
         self._append(transaction, [event.timestamp for event in events], kept, hashes)
 
@@ -200,7 +206,8 @@ class SealingHook:
             timestamps.append(timestamp)
             if event is not None:
                 data = encode(event)
-                kept.append((offset, data))
+                if event.kind not in LEDGER_HELD_KINDS:
+                    kept.append((offset, data))
                 inserts.append((offset, merkle.leaf_hash(data)))
         if deferred:
             self._append(transaction, timestamps, kept, rows=b"".join(rows), inserts=inserts)

@@ -43,6 +43,7 @@ from clearline.ledger.types import (
     Account,
     AccountBalance,
     AccountFilter,
+    Attestation,
     QueryFilter,
     Transfer,
     check_uint,
@@ -147,6 +148,7 @@ class Ledger:
         self._engine.emit_events = bool(hooks or raw_hooks)
         self._engine.emit_transfer_events = bool(hooks)
         self.transfer_count_at_open = recovered.transfer_count
+        self.attestation_count_at_open = recovered.attestation_count
         self._queries = Queries(self._engine, store)
         self._writer = Writer(
             store,
@@ -233,6 +235,19 @@ class Ledger:
             return []
         return await asyncio.wrap_future(self._submit(Request("transfers", events)))
 
+    def create_attestations(self, batch: Sequence[Attestation]) -> list[EventResult]:
+        """Create attestations; one result per event, in order, after the batch is durable. Each
+        committed attestation is one leaf of the ledger's verifiable log, in commit order with
+        the transfers (docs/ledger.md, "Attestations")."""
+        events = _check_batch(batch, Attestation, "create_attestations")
+        return self._submit(Request("attestations", events)).result() if events else []
+
+    async def create_attestations_async(self, batch: Sequence[Attestation]) -> list[EventResult]:
+        events = _check_batch(batch, Attestation, "create_attestations")
+        if not events:
+            return []
+        return await asyncio.wrap_future(self._submit(Request("attestations", events)))
+
     def tick(self) -> None:
         """Commit an empty group now: expires every pending transfer that is due by the clock;
         then, when sealed, signs the log's uncovered tail if its checkpoint is due."""
@@ -263,6 +278,11 @@ class Ledger:
         """The transfers found among `ids`, in the order asked."""
         wanted = [check_uint(transfer_id, U128_MAX, "id") for transfer_id in ids]
         return self._read(lambda: self._queries.lookup_transfers(wanted))
+
+    def lookup_attestations(self, ids: Sequence[int]) -> list[Attestation]:
+        """The attestations found among `ids`, in the order asked, with their timestamps."""
+        wanted = [check_uint(attestation_id, U128_MAX, "id") for attestation_id in ids]
+        return self._read(lambda: self._queries.lookup_attestations(wanted))
 
     def latest_transfers(self, limit: int = QUERY_LIMIT_MAX) -> list[Transfer]:
         """The ledger's newest `limit` transfers (1..8,190), newest first: what a client that

@@ -2,10 +2,10 @@
 
 Guarantees:
 - Requests from any number of threads (or async tasks) are queued and run one at a time on the
-  writer thread. Consecutive write requests (accounts, transfers) are group-committed: decided
-  together and made durable in one SQLite transaction (at most GROUP_EVENTS_MAX events,
-  waiting at most `group_wait_seconds` for more). Each caller's future is resolved only after that
-  transaction has committed, or with the error that aborted it.
+  writer thread. Consecutive write requests (accounts, transfers, attestations) are
+  group-committed: decided together and made durable in one SQLite transaction (at most
+  GROUP_EVENTS_MAX events, waiting at most `group_wait_seconds` for more). Each caller's future
+  is resolved only after that transaction has committed, or with the error that aborted it.
 - Reads (`read`) run on the writer thread between groups, so they see exactly the committed state.
 - A group that the store refuses (a replayed id hitting a unique index) is rolled back in the
   database and in memory and decided again with the store checked (`Engine.begin_group(True)`).
@@ -40,7 +40,7 @@ GROUP_WAIT_MS_MAX = 50
 CHECKPOINT_INTERVAL_COMMITS = 256
 """Balances are checkpointed to the accounts table every this many commits, and on close."""
 EXPIRY_POLL_SECONDS_MAX = 1.0
-WRITE_KINDS = frozenset(("accounts", "transfers"))
+WRITE_KINDS = frozenset(("accounts", "transfers", "attestations"))
 """Request kinds that are group-committed; the others ("call", "seal", "stop") run alone."""
 
 T = TypeVar("T")
@@ -114,6 +114,7 @@ class Writer:
         self._runners: dict[str, Callable[[Sequence[Any]], list[Any]]] = {
             "accounts": engine.run_accounts,
             "transfers": engine.run_transfers,
+            "attestations": engine.run_attestations,
         }
         self.stats = LedgerStats()
         self._commits_since_checkpoint = 0
@@ -294,6 +295,8 @@ class Writer:
         out, store = engine.out, self._store
         if out.accounts:
             store.insert_accounts(out.accounts)
+        if out.attestations:
+            store.insert_attestations(out.attestations)
         if out.pending_new:
             store.insert_pending(out.pending_new)
         if out.pending_resolved:
