@@ -10,7 +10,7 @@ Guarantees:
   previous checkpoint, its root recomputed from the leaves; that the last checkpoint covers every
   event; each pinned checkpoint appears verbatim; and finally a replay of the events under the
   ledger's rules (`replay.py`) that recomputes every account's four balances and checks per
-  asset Σ debits = Σ credits, posted and pending.
+  asset Σ debits = Σ credits, posted and pending, and counts the transfers and attestations.
 - The export's names (`export_log`, `build_export`, `frame`, file names …) are re-exported here,
   so `clearline.chain.audit` stays the one import for both sides.
 - Every byte of every file but the README is covered: a changed byte breaks the manifest hash or
@@ -66,7 +66,7 @@ from clearline.chain.notes import (
     parse_checkpoint,
     parse_note,
 )
-from clearline.chain.replay import PROGRESS_EVERY, AccountBalances, replay
+from clearline.chain.replay import PROGRESS_EVERY, AccountBalances, Replayed, replay
 from clearline.chain.witness import (
     WitnessError,
     WitnessVerifier,
@@ -95,6 +95,7 @@ __all__ = [
     "AuditFailure",
     "AuditReport",
     "ProgressCallback",
+    "Replayed",
     "build_export",
     "export_log",
     "frame",
@@ -111,7 +112,7 @@ __all__ = [
 class AuditReport:
     """What an audit checked: `origin`, counts, the last checkpoint's size and root, the keys it
     trusted, which of them it took from the export itself (`keys_on_trust`, empty when pinned),
-    and every account's recomputed balances."""
+    every account's recomputed balances, and how many transfers and attestations were replayed."""
 
     origin: str
     events: int
@@ -127,6 +128,10 @@ class AuditReport:
     """The witness keys the auditor pinned (only these cosignatures are verified)."""
     published_size: int | None = None
     """The largest checkpoint with at least `min_witnesses` valid pinned cosignatures."""
+    transfers: int = 0
+    """Transfers replayed."""
+    attestations: int = 0
+    """Attestations replayed (each a leaf whose digest the checkpoints now vouch for)."""
 
 
 def _signature_line(name: str, key_id: int, signature: bytes) -> str:
@@ -379,7 +384,7 @@ def verify_export_files(
                 size = "(unreadable)"
             raise fail("pinned_checkpoint_missing", f"the pinned checkpoint of size {size}")
     published = _check_cosigned(cosigned, notes, witness_keys, min_witnesses)
-    accounts = replay(leaves, progress)
+    replayed = replay(leaves, progress)
     if progress is not None:
         progress("replay", len(leaves), len(leaves))
     return AuditReport(
@@ -390,7 +395,9 @@ def verify_export_files(
         root=checkpoints[-1].root,
         trusted_keys=tuple(sorted(trusted)),
         keys_on_trust=() if pinned_keys else tuple(sorted(verifier_key_string(v) for v in root)),
-        accounts=accounts,
+        accounts=replayed.accounts,
+        transfers=replayed.transfers,
+        attestations=replayed.attestations,
         cosigned=len(cosigned),
         witness_keys=tuple(witness_key_string(w) for w in witness_keys),
         published_size=published,

@@ -5,9 +5,12 @@ Guarantees:
   increasing ledger timestamps, and applies docs/ledger.md: a hold adds to `*_pending`; a post
   releases the whole hold and adds its (possibly smaller) amount to `*_posted`; a void or an
   expiry (not before `timestamp + timeout`) releases it; limit flags hold after every transfer;
-  per asset Σ debits = Σ credits, posted and pending, and pending equals the open holds.
+  per asset Σ debits = Σ credits, posted and pending, and pending equals the open holds. An
+  attestation moves no money: its id must be new among attestations, non-zero and not all ones,
+  its code non-zero and its digest not all zero (its 32 bytes are the encoding's fixed width).
 - It raises `AuditFailure` with a `replay_*` (or `event_*`) code at the first event that breaks a
-  rule, naming the event's index; otherwise it returns every account's recomputed balances.
+  rule, naming the event's index; otherwise it returns a `Replayed`: every account's recomputed
+  balances and the counts of each kind of event.
 - It is pure: it reads its arguments and returns values.
 """
 
@@ -20,7 +23,14 @@ from clearline.chain.encoding import EncodingError, decode
 from clearline.chain.export import ProgressCallback, fail
 from clearline.core.clock import NANOSECONDS_PER_SECOND
 from clearline.ledger.events import LedgerEvent, LedgerEventKind
-from clearline.ledger.types import AMOUNT_MAX, AccountFlags, TransferFlags
+from clearline.ledger.types import (
+    AMOUNT_MAX,
+    DIGEST_BYTES,
+    U128_MAX,
+    AccountFlags,
+    Attestation,
+    TransferFlags,
+)
 
 PROGRESS_EVERY = 65_536
 """Events between two progress reports while verifying."""
@@ -36,6 +46,15 @@ class AccountBalances:
     debits_posted: int
     credits_pending: int
     credits_posted: int
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """What a replay found: every account's balances, and how many events of each kind."""
+
+    accounts: tuple[AccountBalances, ...]
+    transfers: int
+    attestations: int
 
 
 @dataclass(slots=True)
@@ -57,6 +76,7 @@ class _Hold:
 
 
 DP, DPO, CP, CPO = range(4)
+ZERO_DIGEST = bytes(DIGEST_BYTES)
 _BALANCING = TransferFlags.BALANCING_DEBIT | TransferFlags.BALANCING_CREDIT
 
 
@@ -67,6 +87,7 @@ class _Replay:
         self.accounts: dict[int, _Account] = {}
         self.holds: dict[int, _Hold] = {}
         self.transfer_ids: set[int] = set()
+        self.attestation_ids: set[int] = set()
 
     def apply(self, event: LedgerEvent, where: str) -> None:
         if event.kind is LedgerEventKind.ACCOUNT_CREATED and event.account is not None:
@@ -76,11 +97,29 @@ class _Replay:
             self.accounts[account.id] = _Account(account.id, account.asset.spec, account.flags)
         elif event.kind is LedgerEventKind.TRANSFER_CREATED and event.transfer is not None:
             self._transfer(event, where)
+        elif event.kind is LedgerEventKind.ATTESTATION_CREATED and event.attestation is not None:
+            self._attestation(event.attestation, where)
         else:
             hold = self._open_hold(event.pending_id, where)
             if not hold.expires_at or event.timestamp < hold.expires_at:
                 raise fail("replay_expiry_early", f"{where}: hold {event.pending_id} not due")
             self._release(hold)
+
+    def _attestation(self, attestation: Attestation, where: str) -> None:
+        if attestation.id in self.attestation_ids:
+            raise fail(
+                "replay_attestation_duplicate", f"{where}: attestation {attestation.id} again"
+            )
+        self.attestation_ids.add(attestation.id)
+        if (
+            not 0 < attestation.id < U128_MAX
+            or attestation.code == 0
+            or attestation.digest == ZERO_DIGEST
+        ):
+            raise fail(
+                "replay_attestation_invalid",
+                f"{where}: attestation {attestation.id} breaks the ledger's rules",
+            )
 
     def _open_hold(self, pending_id: int, where: str) -> _Hold:
         hold = self.holds.get(pending_id)
@@ -173,9 +212,7 @@ class _Replay:
         )
 
 
-def replay(
-    leaves: Sequence[bytes], progress: ProgressCallback | None = None
-) -> tuple[AccountBalances, ...]:
+def replay(leaves: Sequence[bytes], progress: ProgressCallback | None = None) -> Replayed:
     state, last_timestamp = _Replay(), 0
     for index, data in enumerate(leaves):
         if progress is not None and index % PROGRESS_EVERY == 0:
@@ -189,4 +226,4 @@ def replay(
         last_timestamp = event.timestamp
         state.apply(event, f"event {index}")
     state.totals_balance()
-    return state.balances()
+    return Replayed(state.balances(), len(state.transfer_ids), len(state.attestation_ids))
