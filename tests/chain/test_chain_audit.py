@@ -6,6 +6,7 @@ impossible events. A sample runs in the regular suite; the full campaign is mark
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,7 @@ from clearline.core.clock import ManualClock
 from clearline.ledger import (
     Account,
     AccountFlags,
+    Attestation,
     Ledger,
     LedgerEvent,
     LedgerEventKind,
@@ -57,8 +59,12 @@ ORIGIN = "clearline.example/node-a"
 Files = dict[str, bytes]
 
 
+ATTESTED = [hashlib.sha256(f"audit trail entry {n}".encode()).digest() for n in range(3)]
+
+
 def fill_ledger(path: Path) -> list[int]:
-    """A small sealed history with every kind of event; returns the account ids."""
+    """A small sealed history with every kind of event (attestations among the transfers);
+    returns the account ids."""
     clock = ManualClock()
     ledger = Ledger.open(path, clock=clock, hooks=[SealingHook.open(path, ORIGIN)], sealed=False)
     wallet = int(AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
@@ -114,6 +120,9 @@ def fill_ledger(path: Path) -> list[int]:
             ),
         ]
     )
+    ledger.create_attestations(
+        [Attestation(id=800 + n, code=1 + n % 2, digest=ATTESTED[n]) for n in range(3)]
+    )
     clock.advance(seconds=2)
     ledger.create_transfers(
         [Transfer(id=700, debit_account_id=11, credit_account_id=10, amount=25)]
@@ -144,7 +153,8 @@ def test_export_verifies_and_replay_matches_the_ledger(
 ) -> None:
     data, files, signers = node
     report = verify_export(data / "export")
-    assert report.origin == ORIGIN and report.checkpoints == 8 and report.events == 24
+    assert report.origin == ORIGIN and report.checkpoints == 9 and report.events == 27
+    assert (report.transfers, report.attestations) == (17, 3)
     assert report.signatures == 2 * (report.checkpoints + 1)
     assert report.keys_on_trust == report.trusted_keys and len(report.trusted_keys) == 2
     pinned = verify_export_files(files, pinned_keys=[s.verifier for s in signers])
@@ -204,6 +214,8 @@ def resigned(signers: list[NoteSigner], leaves: list[bytes], notes: list[bytes])
 def event_field_mutations(data: bytes) -> list[bytes]:
     """The event with each field changed in turn (re-encoded canonically)."""
     event = decode(data)
+    if event.attestation is not None:
+        return attestation_field_mutations(event)
     record = event.account or event.transfer
     later = event.timestamp + 1
     if record is None:
@@ -226,6 +238,24 @@ def event_field_mutations(data: bytes) -> list[bytes]:
         new_account = dataclasses.replace(event.account, asset=other)  # type: ignore[arg-type]
         changed.append(encode(dataclasses.replace(event, account=new_account)))
     return changed
+
+
+def attestation_field_mutations(event: LedgerEvent) -> list[bytes]:
+    """An attestation with its timestamp, id, code and each digest bit in turn changed."""
+    record = event.attestation
+    assert record is not None
+    later = dataclasses.replace(record, timestamp=record.timestamp + 1)
+    changed = [
+        dataclasses.replace(event, timestamp=later.timestamp, attestation=later),
+        dataclasses.replace(event, attestation=dataclasses.replace(record, id=record.id ^ 1)),
+        dataclasses.replace(event, attestation=dataclasses.replace(record, code=record.code ^ 1)),
+    ]
+    for bit in range(0, 256, 37):
+        flipped = bytearray(record.digest)
+        flipped[bit // 8] ^= 1 << bit % 8
+        tampered = dataclasses.replace(record, digest=bytes(flipped))
+        changed.append(dataclasses.replace(event, attestation=tampered))
+    return [encode(item) for item in changed]
 
 
 Mutation = tuple[str, Callable[[list[bytes], list[bytes]], tuple[list[bytes], list[bytes]]]]
@@ -366,6 +396,11 @@ def transfer(
     return LedgerEvent(LedgerEventKind.TRANSFER_CREATED, timestamp, transfer=record)
 
 
+def attestation(timestamp: int, identifier: int, digest: bytes, code: int = 1) -> LedgerEvent:
+    record = Attestation(id=identifier, code=code, digest=digest, timestamp=timestamp)
+    return LedgerEvent(LedgerEventKind.ATTESTATION_CREATED, timestamp, attestation=record)
+
+
 PENDING = int(TransferFlags.PENDING)
 POST = int(TransferFlags.POST_PENDING_TRANSFER)
 VOID = int(TransferFlags.VOID_PENDING_TRANSFER)
@@ -393,6 +428,12 @@ REPLAY_CASES = {
         transfer(4, 8, 1, 2, 5, flags=PENDING, timeout=1),
         LedgerEvent(LedgerEventKind.PENDING_EXPIRED, 5, pending_id=8),
     ],
+    "replay_attestation_duplicate": [
+        *BASE,
+        attestation(4, 9, ATTESTED[0]),
+        attestation(5, 9, ATTESTED[0]),
+    ],
+    "replay_attestation_invalid": [*BASE, attestation(4, 9, bytes(32))],
     "replay_limit_broken": [
         *BASE,
         account(4, 4, flags=int(AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)),

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from clearline.chain.encoding import HEADER, EncodingError, decode, encode
 from clearline.ledger.events import LedgerEvent, LedgerEventKind
-from clearline.ledger.types import Account, Transfer
+from clearline.ledger.types import Account, Attestation, Transfer
 
 U128 = st.integers(0, 2**128 - 1)
 TIMESTAMP = st.integers(1, 2**63 - 1)
@@ -54,6 +54,14 @@ def events(draw: st.DrawFn) -> LedgerEvent:
             timestamp=timestamp,
         )
         return LedgerEvent(kind, timestamp, transfer=transfer)
+    if kind is LedgerEventKind.ATTESTATION_CREATED:
+        attestation = Attestation(
+            id=draw(U128),
+            code=draw(st.integers(0, 2**16 - 1)),
+            digest=draw(st.binary(min_size=32, max_size=32)),
+            timestamp=timestamp,
+        )
+        return LedgerEvent(kind, timestamp, attestation=attestation)
     return LedgerEvent(kind, timestamp, pending_id=draw(st.integers(1, 2**128 - 1)))
 
 
@@ -97,6 +105,64 @@ def test_layout_of_an_account_event_is_fixed() -> None:
 def test_pending_expired_layout() -> None:
     event = LedgerEvent(LedgerEventKind.PENDING_EXPIRED, 9, pending_id=11)
     assert encode(event).hex() == "0103000000000000000900000010" + "00" * 15 + "0b"
+
+
+ATTESTATION = LedgerEvent(
+    LedgerEventKind.ATTESTATION_CREATED,
+    12,
+    attestation=Attestation(id=0x0102, code=7, digest=bytes(range(32)), timestamp=12),
+)
+
+
+def test_attestation_created_layout() -> None:
+    """docs/chain.md, "Event encoding, version 1": kind 4, a 50-byte body of id, code, digest."""
+    assert (
+        encode(ATTESTATION).hex()
+        == (
+            "01"
+            "04"
+            "000000000000000c"
+            "00000032" + "00" * 14 + "0102"  # version, kind 4, timestamp, body length 50  # id
+            "0007"  # code
+             + bytes(range(32)).hex()  # digest
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda b: b[:-1],  # a 31-byte digest
+        lambda b: b[:10] + b"\x00\x00\x00\x33" + b[14:] + b"\x00",  # a 33-byte digest
+        lambda b: b[:10] + b"\x00\x00\x00\x00",  # empty body
+    ],
+)
+def test_malformed_attestation_bytes_are_refused(mutate: object) -> None:
+    with pytest.raises(EncodingError):
+        decode(mutate(encode(ATTESTATION)))  # type: ignore[operator]
+
+
+def test_an_attestation_encodes_only_with_a_32_byte_digest_and_agreeing_fields() -> None:
+    short = Attestation(id=1, code=1, digest=bytes(31), timestamp=12)
+    with pytest.raises(ValueError):
+        encode(LedgerEvent(LedgerEventKind.ATTESTATION_CREATED, 12, attestation=short))
+    with pytest.raises(ValueError):
+        encode(
+            LedgerEvent(
+                LedgerEventKind.ATTESTATION_CREATED, 13, attestation=ATTESTATION.attestation
+            )
+        )
+    with pytest.raises(ValueError):
+        encode(LedgerEvent(LedgerEventKind.ATTESTATION_CREATED, 12))
+    with pytest.raises(ValueError):
+        encode(
+            LedgerEvent(
+                LedgerEventKind.ATTESTATION_CREATED,
+                12,
+                attestation=ATTESTATION.attestation,
+                pending_id=3,
+            )
+        )
 
 
 @pytest.mark.parametrize(

@@ -10,18 +10,21 @@ flushed as it is written, so whatever the parent reads was said before the kill.
 
 Transfer ids are RUN * ID_STRIDE + n, so runs never collide; each transfer's amount is
 `amount_of(id)` (a post or void carries the pending transfer's amount), so the parent can check
-every stored amount without being told it.
+every stored amount without being told it. After about half the transfer batches it creates a
+batch of attestations the same way (`attest_intent`, then `attest_ack`), ids from the same stride,
+each digest `digest_of(id)`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import sys
 from typing import Any
 
 from clearline.core.clock import ManualClock
-from clearline.ledger import Account, Ledger, Transfer, TransferFlags
+from clearline.ledger import Account, Attestation, Ledger, Transfer, TransferFlags
 
 ACCOUNT_IDS = list(range(1, 9))
 UNKNOWN_ACCOUNT_ID = 999
@@ -34,8 +37,15 @@ VOID = TransferFlags.VOID_PENDING_TRANSFER
 EXPIRING_TIMEOUT_SECONDS = 2
 
 
+ATTESTATION_BATCH_MAX = 30
+
+
 def amount_of(transfer_id: int) -> int:
     return transfer_id % 1000 + 1
+
+
+def digest_of(attestation_id: int) -> bytes:
+    return hashlib.sha256(str(attestation_id).encode()).digest()
 
 
 def say(message: dict[str, Any]) -> None:
@@ -124,6 +134,15 @@ class BatchMaker:
         return batch, chains, failing, opened
 
 
+def attest(ledger: Ledger, maker: BatchMaker, number: int) -> None:
+    ids = [maker.new_id() for _ in range(maker.random.randint(1, ATTESTATION_BATCH_MAX))]
+    say({"attest_intent": number, "ids": ids})
+    results = ledger.create_attestations([Attestation(i, 1, digest_of(i)) for i in ids])
+    if [r.result for r in results] != ["ok"] * len(ids):
+        sys.exit(f"attestations {number}: unexpected results {[r.result for r in results]}")
+    say({"attest_ack": number, "ids": ids})
+
+
 def main() -> None:
     data_dir, run, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     clock = ManualClock()
@@ -145,6 +164,8 @@ def main() -> None:
         if succeeded != expected:
             sys.exit(f"batch {number}: unexpected results {[r.result.value for r in results]}")
         maker.open_pendings.extend(opened)
+        if maker.random.random() < 0.5:
+            attest(ledger, maker, number)
         clock.advance(seconds=1)  # pending transfers with a timeout expire a few batches later
 
 

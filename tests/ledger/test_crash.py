@@ -1,10 +1,12 @@
 """Crash safety: a writer under load is killed with SIGKILL at random moments, again and again on
 the same data directory. After every kill the ledger must open (which verifies every invariant),
-hold every acknowledged transfer, hold each batch whole or not at all (so no linked chain is half
-applied), and its balances must equal the sum of the stored transfers."""
+hold every acknowledged transfer and attestation, hold each batch whole or not at all (so no linked
+chain is half applied), and its balances must equal the sum of the stored transfers. At the end
+the sealed log, exported, verifies and counts every stored attestation."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -21,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from clearline.chain.audit import export_log, verify_export
 from clearline.core.clock import ManualClock
 from clearline.ledger import Ledger, TransferFlags
 from clearline.ledger.store import DATABASE_FILE, PENDING_STATUS_PENDING, TRANSFER_BODY
@@ -42,6 +45,11 @@ def amount_of(transfer_id: int) -> int:
     return transfer_id % 1000 + 1
 
 
+def digest_of(attestation_id: int) -> bytes:
+    """The writer's rule (crash_writer.digest_of)."""
+    return hashlib.sha256(str(attestation_id).encode()).digest()
+
+
 @dataclass
 class History:
     """What the writers said, across all runs."""
@@ -52,6 +60,7 @@ class History:
     in_flight_committed: int = 0
     in_flight_lost: int = 0
     batches_acknowledged: int = 0
+    attested: set[int] = field(default_factory=set)
 
 
 class Writer:
@@ -154,6 +163,7 @@ def check_after_kill(data_dir: Path, messages: list[dict[str, Any]], history: Hi
                 history.in_flight_lost += 1
             history.refused.update(intent["failing"])
         accounts = ledger.lookup_accounts(ACCOUNT_IDS)
+        check_attestations(ledger, messages, history)
     finally:
         ledger.close()
     # Everything acknowledged by any run so far, checked against the raw store.
@@ -171,6 +181,23 @@ def check_after_kill(data_dir: Path, messages: list[dict[str, Any]], history: Hi
     assert set(summed) <= set(live)  # no transfer before its accounts exist
     totals = [sum(balances[k] for balances in live.values()) for k in range(4)]
     assert totals[0] == totals[2] and totals[1] == totals[3]
+
+
+def check_attestations(ledger: Ledger, messages: list[dict[str, Any]], history: History) -> None:
+    """Every acknowledged attestation is stored with its digest; an unacknowledged batch is
+    stored whole or not at all."""
+    intents = {m["attest_intent"]: m["ids"] for m in messages if "attest_intent" in m}
+    acked = {m["attest_ack"] for m in messages if "attest_ack" in m}
+    for number, ids in intents.items():
+        found = ledger.lookup_attestations(ids)
+        if number in acked:
+            assert [a.id for a in found] == ids, "acknowledged attestations lost"
+        else:
+            assert len(found) in (0, len(ids)), "an attestation batch was half applied"
+        assert all(a.digest == digest_of(a.id) for a in found)
+        history.attested.update(a.id for a in found)
+    stored = ledger.lookup_attestations(sorted(history.attested))
+    assert len(stored) == len(history.attested), "an attestation vanished after a later kill"
 
 
 def run_kills(data_dir: Path, kills: int) -> History:
@@ -196,6 +223,10 @@ def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
     assert history.batches_acknowledged > KILLS, "the writers barely wrote anything"
     assert len(history.acknowledged) > 1_000
     assert history.chains, "no linked chain was ever committed"
+    assert len(history.attested) > 100, "the writers barely attested anything"
+    export_log(tmp_path, tmp_path / "export")
+    report = verify_export(tmp_path / "export")  # the log survived every kill, leaf for leaf
+    assert report.attestations == len(history.attested)
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ takes the retry path without disturbing the other callers."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import threading
 import time
@@ -20,6 +21,7 @@ from clearline.core.clock import ManualClock
 from clearline.ledger import (
     Account,
     AccountFlags,
+    Attestation,
     EventResult,
     Ledger,
     LedgerEvent,
@@ -68,7 +70,7 @@ def run_as_one_group(
             futures.append(pool.submit(call))
             # Queue them one by one so the group keeps the callers' order.
             deadline = time.monotonic() + WAIT_SECONDS_MAX
-            while ledger._queue.qsize() < len(futures):
+            while ledger._writer.queue.qsize() < len(futures):
                 assert time.monotonic() < deadline, "a call never reached the writer's queue"
                 time.sleep(0.001)
         commits_before = ledger.stats.commits
@@ -284,7 +286,7 @@ def test_writer_bug_fails_callers_instead_of_hanging(tmp_path, monkeypatch) -> N
     def explode(group: object) -> None:
         raise RuntimeError("simulated bug in the writer")
 
-    monkeypatch.setattr(ledger, "_gather", explode)
+    monkeypatch.setattr(ledger._writer, "_gather", explode)
     with pytest.raises(LedgerBroken) as caught:
         ledger.create_transfers(
             [Transfer(id=11, debit_account_id=1, credit_account_id=2, amount=5)]
@@ -297,3 +299,42 @@ def test_writer_bug_fails_callers_instead_of_hanging(tmp_path, monkeypatch) -> N
         (account,) = again.lookup_accounts([2])
         assert account.credits_posted == 5
         assert again.lookup_transfers([11]) == []
+
+
+def test_attestations_share_a_group_with_transfers_and_a_replay_retries_it(
+    tmp_path: Path,
+) -> None:
+    gate = WriterGate()
+    ledger = Ledger.open(tmp_path, clock=ManualClock(), hooks=[gate])
+    ledger.create_accounts([usd(1), usd(2)])
+    seen = Attestation(id=9, code=1, digest=hashlib.sha256(b"seen").digest())
+    (first,) = ledger.create_attestations([seen])
+    retried_before = ledger.stats.groups_retried
+    moved, attested, replayed, moved_again = run_as_one_group(
+        ledger,
+        gate,
+        [
+            lambda: ledger.create_transfers(
+                [Transfer(id=70, debit_account_id=1, credit_account_id=2, amount=4)]
+            ),
+            lambda: ledger.create_attestations(
+                [Attestation(id=10, code=1, digest=hashlib.sha256(b"new").digest())]
+            ),
+            lambda: ledger.create_attestations([seen]),
+            lambda: ledger.create_transfers(
+                [Transfer(id=71, debit_account_id=2, credit_account_id=1, amount=1)]
+            ),
+        ],
+    )
+    assert ledger.stats.groups_retried == retried_before + 1
+    assert (codes(moved), codes(attested), codes(replayed), codes(moved_again)) == (
+        ["ok"],
+        ["ok"],
+        ["exists"],
+        ["ok"],
+    )
+    assert replayed[0].timestamp == first.timestamp
+    stamps = [moved[0].timestamp, attested[0].timestamp, moved_again[0].timestamp]
+    assert stamps == sorted(stamps) and stamps[1] == stamps[0] + 1  # the callers' order
+    assert ledger.counts()["attestations"] == 2 and ledger.counts()["transfers"] == 2
+    ledger.close()

@@ -243,7 +243,7 @@ def test_failing_hook_fails_every_caller_of_its_group(tmp_path: Path) -> None:
                 [Transfer(id=200, debit_account_id=1, credit_account_id=2, amount=3)],
             ),
         ]
-        wait_until(lambda: ledger._queue.qsize() == len(calls))
+        wait_until(lambda: ledger._writer.queue.qsize() == len(calls))
         hook.fail_next = True
         hook.release.set()
         assert [result.result for result in held.result()] == ["ok"]  # type: ignore[attr-defined]

@@ -3,12 +3,12 @@
 Guarantees:
 - `events_after(transaction, after)` yields, in timestamp order and in chunks of at most
   `EVENTS_PER_CHUNK`, every state-changing event with a ledger timestamp above `after`: accounts
-  created (the `accounts` table), transfers created (`transfers`) and pending transfers expired
-  (`pending_transfers` rows with status expired, at their resolved timestamp). These are exactly
-  the events the ledger hands its commit hooks, with the same fields (the ledger never rewrites
-  an account's stored flags, code or user data, nor a transfer row), so a log brought up to date
-  this way (a ledger never sealed, or opened with `sealed=False` since) equals one sealed as it
-  went.
+  created (the `accounts` table), transfers created (`transfers`), pending transfers expired
+  (`pending_transfers` rows with status expired, at their resolved timestamp) and attestations
+  created (`attestations`). These are exactly the events the ledger hands its commit hooks, with
+  the same fields (the ledger never rewrites an account's stored flags, code or user data, nor a
+  transfer or attestation row), so a log brought up to date this way (a ledger never sealed, or
+  opened with `sealed=False` since) equals one sealed as it went.
 - It only reads, inside the caller's transaction.
 """
 
@@ -22,6 +22,7 @@ from clearline.ledger.events import HookTransaction, LedgerEvent, LedgerEventKin
 from clearline.ledger.records import (
     account_from_state,
     account_state_from_row,
+    attestation_from_row,
     decode_body,
     record_to_transfer,
 )
@@ -63,12 +64,26 @@ def _expiries(transaction: HookTransaction, after: int) -> Iterator[tuple[int, L
         )
 
 
+def _attestations(transaction: HookTransaction, after: int) -> Iterator[tuple[int, LedgerEvent]]:
+    for row in transaction.execute(
+        "SELECT timestamp, id, code, digest FROM attestations WHERE timestamp > ?"
+        " ORDER BY timestamp",
+        (after,),
+    ):
+        attestation = attestation_from_row((row[0], bytes(row[1]), row[2], bytes(row[3])))
+        yield (
+            row[0],
+            LedgerEvent(LedgerEventKind.ATTESTATION_CREATED, row[0], attestation=attestation),
+        )
+
+
 def events_after(transaction: HookTransaction, after: int) -> Iterator[list[LedgerEvent]]:
     """The ledger's events with timestamps above `after`, oldest first, in chunks."""
     sources: list[Iterator[tuple[int, LedgerEvent]]] = [
         _accounts(transaction, after),
         _transfers(transaction, after),
         _expiries(transaction, after),
+        _attestations(transaction, after),
     ]
     chunk: list[LedgerEvent] = []
     for _, event in heapq.merge(*sources, key=_first):

@@ -112,7 +112,8 @@ def audit_verify(
         console.print(f"[yellow]trusted from the export itself[/yellow] {text[:72]}…")
     assets = sorted({account.asset for account in report.accounts})
     console.print(
-        f"[green]ok[/green] {report.origin}: {report.events:,} events, {report.checkpoints:,}"
+        f"[green]ok[/green] {report.origin}: {report.events:,} events ({report.transfers:,}"
+        f" transfers, {report.attestations:,} attestations), {report.checkpoints:,}"
         f" checkpoints, {report.signatures:,} signatures verified; {len(report.accounts):,}"
         f" accounts replayed, Σ debits = Σ credits in {', '.join(assets) or 'no asset'}"
     )

@@ -10,7 +10,9 @@ Guarantees:
 - Only what the event fixed is encoded: balances of a created account are zero by definition and
   must be; the event's timestamp is written once, in the header, and must equal the record's.
 - The layout is documented byte by byte in docs/chain.md; a new layout gets a new version byte,
-  and old versions stay decodable.
+  and old versions stay decodable. A new kind (4, `attestation_created`, came after the first
+  three) extends version 1 without changing any existing kind's bytes: an older decoder refuses
+  the new kind as unknown rather than misreading it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import struct
 from clearline.core.assets import asset
 from clearline.core.errors import ClearlineError, InvalidInput
 from clearline.ledger.events import LedgerEvent, LedgerEventKind
-from clearline.ledger.types import TIMESTAMP_MAX, Account, Transfer
+from clearline.ledger.types import DIGEST_BYTES, TIMESTAMP_MAX, Account, Attestation, Transfer
 
 ENCODING_VERSION = 1
 HEADER = struct.Struct(">BBQI")
@@ -29,6 +31,7 @@ KIND_CODES = {
     LedgerEventKind.ACCOUNT_CREATED: 1,
     LedgerEventKind.TRANSFER_CREATED: 2,
     LedgerEventKind.PENDING_EXPIRED: 3,
+    LedgerEventKind.ATTESTATION_CREATED: 4,
 }
 KINDS = {code: kind for kind, code in KIND_CODES.items()}
 ACCOUNT_FIXED = struct.Struct(">16sHH16sQI")
@@ -38,6 +41,8 @@ TRANSFER_BODY = struct.Struct(">16s16s16sQ16s16sQIIHH")
 user_data_32, timeout, code, flags."""
 PENDING_EXPIRED_BODY = struct.Struct(">16s")
 """pending_id."""
+ATTESTATION_BODY = struct.Struct(f">16sH{DIGEST_BYTES}s")
+"""id, code, digest (a SHA-256)."""
 ASSET_SPEC_BYTES_MAX = 32
 EVENT_BYTES_MAX = HEADER.size + TRANSFER_BODY.size
 
@@ -89,6 +94,12 @@ def _encode_transfer(transfer: Transfer) -> bytes:
     )
 
 
+def _encode_attestation(attestation: Attestation) -> bytes:
+    if len(attestation.digest) != DIGEST_BYTES:
+        raise InvalidInput("an attestation's digest is 32 bytes", code="event_not_encodable")
+    return ATTESTATION_BODY.pack(_u128(attestation.id), attestation.code, attestation.digest)
+
+
 def _body(event: LedgerEvent) -> bytes:
     if event.kind is LedgerEventKind.ACCOUNT_CREATED and event.account is not None:
         if event.account.timestamp != event.timestamp or event.transfer or event.pending_id:
@@ -102,6 +113,12 @@ def _body(event: LedgerEvent) -> bytes:
         if event.account is not None or event.transfer is not None:
             raise InvalidInput("expiry event carries a record", code="event_not_encodable")
         return PENDING_EXPIRED_BODY.pack(_u128(event.pending_id))
+    if event.kind is LedgerEventKind.ATTESTATION_CREATED and event.attestation is not None:
+        if event.attestation.timestamp != event.timestamp or event.account or event.transfer:
+            raise InvalidInput("attestation event fields disagree", code="event_not_encodable")
+        if event.pending_id:
+            raise InvalidInput("attestation event fields disagree", code="event_not_encodable")
+        return _encode_attestation(event.attestation)
     raise InvalidInput(f"{event.kind} event lacks its record", code="event_not_encodable")
 
 
@@ -164,6 +181,12 @@ def _decode_body(kind: LedgerEventKind, body: bytes, timestamp: int) -> LedgerEv
         return LedgerEvent(kind, timestamp, account=_decode_account(body, timestamp))
     if kind is LedgerEventKind.TRANSFER_CREATED:
         return LedgerEvent(kind, timestamp, transfer=_decode_transfer(body, timestamp))
+    if kind is LedgerEventKind.ATTESTATION_CREATED:
+        if len(body) != ATTESTATION_BODY.size:
+            raise EncodingError("attestation body has the wrong length")
+        raw_id, code, digest = ATTESTATION_BODY.unpack(body)
+        attestation = Attestation(_from_u128(raw_id), code, digest, timestamp)
+        return LedgerEvent(kind, timestamp, attestation=attestation)
     if len(body) != PENDING_EXPIRED_BODY.size:
         raise EncodingError("expiry body has the wrong length")
     pending_id = _from_u128(body)

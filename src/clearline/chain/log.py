@@ -7,7 +7,8 @@ Guarantees:
   the same log. It runs inside the group's transaction, so a group's leaves are durable exactly
   when the group is: no event without its leaf, no leaf without its event. A leaf is its index
   (`chain_runs`: leaf index ↔ ledger timestamp, one row per run of consecutive timestamps) and
-  its bytes: the ledger's `transfers` row for a transfer, `chain_events` for the other events.
+  its bytes: the ledger's `transfers` row for a transfer, its `attestations` row for an attestation,
+  `chain_events` for the other events.
 - The Merkle tree over the leaves (tiles, `chain_state`: size and compact range) is derived data.
   Inline (the default), a group's hashes are written in its own transaction. With `hasher=True`
   (the default sealer), groups of at least `HASHER_GROUP_LEAVES_MIN` leaves are hashed by a
@@ -30,7 +31,8 @@ Guarantees:
   within about I ms (plus a group's hashing) of its commit.
 - The hook refuses a group whose first timestamp is not after the log's last leaf (a second
   sealing hook on one ledger) and, at `attach`, a log sealed under another origin.
-- Reading back (`ChainLog`, proofs) lives in `reader.py`; its names are re-exported here.
+- The tables and the cached tip live in `tip.py`; reading back (`ChainLog`, proofs) lives in
+  `reader.py`, whose names are re-exported here.
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ import heapq
 import sqlite3
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from clearline.chain import backfill, merkle, tiles
@@ -71,6 +72,15 @@ from clearline.chain.reader import (
     transfer_inclusion_proof,
     transfer_leaf,
 )
+from clearline.chain.tip import (
+    SCHEMA,
+    Tip,
+    last_leaf,
+    load_tip,
+    row_timestamp,
+    runs,
+    write_tiles,
+)
 from clearline.core.clock import Clock
 from clearline.core.errors import ClearlineError, InvariantViolation
 from clearline.ledger.events import HookTransaction, LedgerEvent, LedgerEventKind
@@ -89,22 +99,17 @@ __all__ = [
     "transfer_leaf",
 ]
 
-SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS chain_runs(first_index INTEGER PRIMARY KEY,"
-    " first_timestamp INTEGER NOT NULL UNIQUE, count INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS chain_events(leaf_index INTEGER PRIMARY KEY, data BLOB NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS chain_tiles(tier INTEGER NOT NULL, tile_index INTEGER NOT NULL,"
-    " hashes BLOB NOT NULL, PRIMARY KEY(tier, tile_index)) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS chain_checkpoints(size INTEGER PRIMARY KEY, note TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS chain_state(id INTEGER PRIMARY KEY CHECK(id = 0),"
-    " size INTEGER NOT NULL, frontier BLOB NOT NULL, checkpoint_hash BLOB NOT NULL)",
-)
 CHECKPOINT_INTERVAL_MS_MAX = 60_000
 """The longest minimum interval between checkpoints a hook accepts."""
 CHECKPOINT_INTERVAL_MS_UNDER_LOAD = 200
 """The interval `bench.chain` runs with: at most five signed checkpoints a second."""
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long `seal_pending_in` waits for the database lock."""
+LEDGER_HELD_KINDS = frozenset(
+    (LedgerEventKind.TRANSFER_CREATED, LedgerEventKind.ATTESTATION_CREATED)
+)
+"""Events whose leaf bytes the reader rebuilds from the ledger's own rows (`transfers`,
+`attestations`), so `chain_events` does not hold them twice."""
 HASHER_GROUP_LEAVES_MIN = 1_024
 """Smaller groups are hashed inline: a round trip to the worker costs more than it saves."""
 HASHER_IN_FLIGHT_MAX = 8
@@ -112,115 +117,6 @@ HASHER_IN_FLIGHT_MAX = 8
 waits for them all. The worker hashes a group of 8,190 in about 8 ms, a third of the writer's
 time for it, so this only binds when the worker is starved of CPU; it bounds the memory queued
 for the worker (about 1 MB a group) and how far the tree trails the leaves."""
-
-
-@dataclass
-class _Tip:
-    """The log as of the last group this hook appended (a cache of the database)."""
-
-    size: int = 0
-    """The tree size: leaves whose hashes are in the tiles and the frontier."""
-    frontier: list[bytes] = field(default_factory=list)
-    checkpoint_hash: bytes = GENESIS_PREVIOUS
-    checkpoint_size: int = 0
-    """The size of the last signed checkpoint (≤ `size`)."""
-    checkpoint_time_ns: int | None = None
-    """The time of the last signed checkpoint (None before the first)."""
-    appended: int = 0
-    """Leaves appended (≥ `size`; more while groups are hashed elsewhere)."""
-    last_timestamp: int = 0
-    """The ledger timestamp of the last leaf (0 for an empty log)."""
-    keys: tuple[str, ...] | None = None
-    """The keys announced by the last rotation checkpoint (None: the hook's initial signers)."""
-    edges: dict[int, bytes] = field(default_factory=dict)
-    """Per tier, the hashes of its partial right-edge tile (absent when the tier's last tile is
-    full or empty)."""
-
-
-def _last_leaf(transaction: HookTransaction) -> tuple[int, int]:
-    """(leaves appended, timestamp of the last one), from `chain_runs`; (0, 0) when empty."""
-    row = transaction.execute(
-        "SELECT first_index + count, first_timestamp + count - 1 FROM chain_runs"
-        " ORDER BY first_index DESC LIMIT 1"
-    ).fetchone()
-    return (int(row[0]), int(row[1])) if row else (0, 0)
-
-
-def _load_tip(transaction: HookTransaction) -> _Tip:
-    row = transaction.execute(
-        "SELECT size, frontier, checkpoint_hash FROM chain_state WHERE id = 0"
-    ).fetchone()
-    if row is None:
-        return _Tip()
-    size, blob = int(row[0]), bytes(row[1])
-    frontier = [blob[i : i + 32] for i in range(0, len(blob), 32)]
-    merkle.Frontier(size, tuple(frontier))  # checks the hash count and sizes
-    tip = _Tip(size, frontier, bytes(row[2]))
-    tip.appended, tip.last_timestamp = _last_leaf(transaction)
-    if tip.appended < size:
-        raise InvariantViolation(f"chain_runs holds {tip.appended} leaves, the tree {size}")
-    last = transaction.execute(
-        "SELECT note FROM chain_checkpoints ORDER BY size DESC LIMIT 1"
-    ).fetchone()
-    if last is not None:
-        checkpoint = parse_checkpoint(parse_note(str(last[0])).text)
-        tip.checkpoint_size, tip.checkpoint_time_ns = checkpoint.size, checkpoint.time_ns
-    rotation = transaction.execute(
-        "SELECT note FROM chain_checkpoints WHERE instr(note, char(10) || 'key ') > 0"
-        " ORDER BY size DESC LIMIT 1"
-    ).fetchone()
-    if rotation is not None:
-        tip.keys = parse_checkpoint(parse_note(str(rotation[0])).text).keys
-    for tier in range(tiles.TIERS_MAX):
-        count = size >> (tiles.TILE_HEIGHT * tier)
-        if count % tiles.TILE_WIDTH:
-            found = transaction.execute(
-                "SELECT hashes FROM chain_tiles WHERE tier = ? AND tile_index = ?",
-                (tier, count // tiles.TILE_WIDTH),
-            ).fetchone()
-            edge = bytes(found[0]) if found else b""
-            if len(edge) != 32 * (count % tiles.TILE_WIDTH):
-                raise InvariantViolation(f"chain tile {tier}/{count >> 4} has {len(edge)} bytes")
-            tip.edges[tier] = edge
-    return tip
-
-
-_INSERT_TILES = f"""
-WITH RECURSIVE tile(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM tile WHERE i + 1 < ?2)
-INSERT OR REPLACE INTO chain_tiles(tier, tile_index, hashes)
-SELECT ?3, ?4 + i, substr(?1, i * {tiles.TILE_BYTES_MAX} + 1, {tiles.TILE_BYTES_MAX}) FROM tile
-"""
-"""One statement per tier: SQLite slices the tier's new hashes into tiles (as the ledger's packed
-insert does), instead of a Python round trip per tile."""
-
-
-def _write_tiles(transaction: HookTransaction, tip: _Tip, completed: dict[int, bytes]) -> None:
-    """(Re)write the tiles of the nodes just completed (per tier, their hashes joined), appended
-    to a tree of `tip.size` leaves; updates `tip.edges`."""
-    for tier, hashes in completed.items():
-        first = tip.size >> (tiles.TILE_HEIGHT * tier)
-        blob = tip.edges.pop(tier, b"") + hashes
-        count = -(-len(blob) // tiles.TILE_BYTES_MAX)
-        transaction.execute(_INSERT_TILES, (blob, count, tier, first // tiles.TILE_WIDTH))
-        if len(blob) % tiles.TILE_BYTES_MAX:
-            tip.edges[tier] = blob[-(len(blob) % tiles.TILE_BYTES_MAX) :]
-
-
-def _runs(first_index: int, timestamps: Sequence[int]) -> list[tuple[int, int, int]]:
-    """(first leaf index, first timestamp, count) for each run of consecutive timestamps."""
-    if timestamps[-1] - timestamps[0] == len(timestamps) - 1:  # the usual case: one run
-        return [(first_index, timestamps[0], len(timestamps))]
-    runs: list[tuple[int, int, int]] = []
-    for offset, timestamp in enumerate(timestamps):
-        if runs and timestamp == runs[-1][1] + runs[-1][2]:
-            runs[-1] = (runs[-1][0], runs[-1][1], runs[-1][2] + 1)
-        else:
-            runs.append((first_index + offset, timestamp, 1))
-    return runs
-
-
-def _row_timestamp(row: bytes) -> int:
-    return int.from_bytes(row[:8], "big")
 
 
 class LogOriginMismatch(ClearlineError):
@@ -255,7 +151,7 @@ class SealingHook:
         self.data_directory: Path | None = None
         """Where to look for prepared next keys (`keys.prepare_rotation`); set by `open`."""
         self._pool = {verifier_key_string(s.verifier): s for s in self.signers}
-        self._tip: _Tip | None = None
+        self._tip: Tip | None = None
         self._lock = threading.Lock()  # the ledger's writer and an idle `seal_pending` caller
 
     @classmethod
@@ -284,7 +180,7 @@ class SealingHook:
         kept = [
             (offset, item)
             for offset, (event, item) in enumerate(zip(events, data, strict=True))
-            if event.kind is not LedgerEventKind.TRANSFER_CREATED
+            if event.kind not in LEDGER_HELD_KINDS
         ]
         self._append(transaction, [event.timestamp for event in events], kept, hashes)
 
@@ -295,18 +191,18 @@ class SealingHook:
         group's packed transfer rows, `events` its other events, both in timestamp order."""
         deferred = self._hasher is not None and len(rows) + len(events) >= HASHER_GROUP_LEAVES_MIN
         if not events:
-            timestamps = [_row_timestamp(rows[0]), _row_timestamp(rows[-1])] if rows else []
+            timestamps = [row_timestamp(rows[0]), row_timestamp(rows[-1])] if rows else []
             if timestamps and timestamps[1] - timestamps[0] == len(rows) - 1:
                 timestamps = list(range(timestamps[0], timestamps[1] + 1))
             else:
-                timestamps = [_row_timestamp(row) for row in rows]
+                timestamps = [row_timestamp(row) for row in rows]
             if deferred:
                 self._append(transaction, timestamps, [], rows=b"".join(rows))
             else:
                 self._append(transaction, timestamps, [], tiles.transfer_leaf_hashes(rows))
             return
         merged = heapq.merge(
-            ((_row_timestamp(row), row, None) for row in rows),
+            ((row_timestamp(row), row, None) for row in rows),
             ((event.timestamp, b"", event) for event in events),
             key=lambda item: item[0],
         )
@@ -315,7 +211,8 @@ class SealingHook:
             timestamps.append(timestamp)
             if event is not None:
                 data = encode(event)
-                kept.append((offset, data))
+                if event.kind not in LEDGER_HELD_KINDS:
+                    kept.append((offset, data))
                 inserts.append((offset, merkle.leaf_hash(data)))
         if deferred:
             self._append(transaction, timestamps, kept, rows=b"".join(rows), inserts=inserts)
@@ -325,7 +222,7 @@ class SealingHook:
             hashes.insert(offset, leaf_hash)
         self._append(transaction, timestamps, kept, hashes)
 
-    def _current_tip(self, transaction: HookTransaction) -> _Tip:
+    def _current_tip(self, transaction: HookTransaction) -> Tip:
         """The tip, checked against the database; reloaded (and the tree caught up with the
         leaves) when they differ."""
         tip = self._tip
@@ -337,34 +234,34 @@ class SealingHook:
         ).fetchone()
         stored = (int(row[0]), bytes(row[1])) if row else (0, GENESIS_PREVIOUS)
         if tip is not None and (tip.size, tip.checkpoint_hash) == stored:  # noqa: SIM102
-            if (tip.appended, tip.last_timestamp) == _last_leaf(transaction):  # one more query
+            if (tip.appended, tip.last_timestamp) == last_leaf(transaction):  # one more query
                 return tip
         if self._hasher is not None:
             self._hasher.discard()  # whatever is in flight was rolled back or is reloaded
-        tip = _load_tip(transaction)  # first call, or the last group this hook saw aborted
+        tip = load_tip(transaction)  # first call, or the last group this hook saw aborted
         self._catch_up(transaction, tip)
         return tip
 
-    def _catch_up(self, transaction: HookTransaction, tip: _Tip) -> None:
+    def _catch_up(self, transaction: HookTransaction, tip: Tip) -> None:
         """Hash the stored leaves the tree does not cover yet, inline."""
         if tip.appended > tip.size:
             leaves = read_leaves(transaction, tip.size, tip.appended)
             self._extend(transaction, tip, [merkle.leaf_hash(leaf) for leaf in leaves])
 
-    def _extend(self, transaction: HookTransaction, tip: _Tip, leaf_hashes: list[bytes]) -> None:
+    def _extend(self, transaction: HookTransaction, tip: Tip, leaf_hashes: list[bytes]) -> None:
         frontier, completed = tiles.append_leaves(tip.size, tip.frontier, leaf_hashes)
         joined = {tier: b"".join(hashes) for tier, hashes in completed.items()}
         self._apply(
             transaction, tip, HashedGroup(tip.size, tip.size + len(leaf_hashes), frontier, joined)
         )
 
-    def _apply(self, transaction: HookTransaction, tip: _Tip, group: HashedGroup) -> None:
+    def _apply(self, transaction: HookTransaction, tip: Tip, group: HashedGroup) -> None:
         if group.first_index != tip.size:
             raise InvariantViolation(f"hashes for leaf {group.first_index}, tree at {tip.size}")
-        _write_tiles(transaction, tip, group.completed)
+        write_tiles(transaction, tip, group.completed)
         tip.size, tip.frontier = group.size, group.frontier
 
-    def _collect(self, transaction: HookTransaction, tip: _Tip, *, wait: bool) -> None:
+    def _collect(self, transaction: HookTransaction, tip: Tip, *, wait: bool) -> None:
         """Write the hashes the worker finished (all of them with `wait`); if it failed, hash
         what it held inline."""
         if self._hasher is None or not self._hasher.in_flight:
@@ -381,7 +278,7 @@ class SealingHook:
     def _submit(
         self,
         transaction: HookTransaction,
-        tip: _Tip,
+        tip: Tip,
         first: int,
         rows: bytes,
         inserts: Sequence[tuple[int, bytes]],
@@ -422,7 +319,7 @@ class SealingHook:
             self._tip = None  # until this group's writes are all issued
             first = tip.appended
             transaction.executemany(
-                "INSERT INTO chain_runs VALUES(?, ?, ?)", _runs(first, timestamps)
+                "INSERT INTO chain_runs VALUES(?, ?, ?)", runs(first, timestamps)
             )
             if kept:
                 transaction.executemany(
@@ -446,12 +343,12 @@ class SealingHook:
                 self._sign(transaction, tip, time_ns)
             self._store_state(transaction, tip)
 
-    def _checkpoint_due(self, tip: _Tip, time_ns: int) -> bool:
+    def _checkpoint_due(self, tip: Tip, time_ns: int) -> bool:
         if tip.checkpoint_time_ns is None:
             return True
         return time_ns - tip.checkpoint_time_ns >= self.checkpoint_interval_ms * 1_000_000
 
-    def _sign(self, transaction: HookTransaction, tip: _Tip, time_ns: int) -> None:
+    def _sign(self, transaction: HookTransaction, tip: Tip, time_ns: int) -> None:
         """Sign a checkpoint over the tree (its time never before the previous checkpoint's)
         with the keys in force; announce prepared next keys, if any."""
         time_ns = max(time_ns, tip.checkpoint_time_ns or 0)
@@ -469,7 +366,7 @@ class SealingHook:
         tip.checkpoint_time_ns = time_ns
         tip.keys = announced or tip.keys
 
-    def _next_keys(self, tip: _Tip) -> tuple[str, ...]:
+    def _next_keys(self, tip: Tip) -> tuple[str, ...]:
         """The prepared next keys when not announced yet (a stat per checkpoint)."""
         if self.data_directory is None:
             return ()
@@ -480,7 +377,7 @@ class SealingHook:
         self._pool.update(zip(keys, upcoming, strict=True))
         return keys
 
-    def _signers_in_force(self, tip: _Tip) -> list[NoteSigner]:
+    def _signers_in_force(self, tip: Tip) -> list[NoteSigner]:
         if tip.keys is None:
             return self.signers
         missing = [key for key in tip.keys if key not in self._pool]
@@ -502,7 +399,7 @@ class SealingHook:
             self.signers = promote_rotation(self.data_directory, self.origin)
             self._pool.update((verifier_key_string(s.verifier), s) for s in self.signers)
 
-    def _store_state(self, transaction: HookTransaction, tip: _Tip) -> None:
+    def _store_state(self, transaction: HookTransaction, tip: Tip) -> None:
         transaction.execute(
             "INSERT OR REPLACE INTO chain_state VALUES(0, ?, ?, ?)",
             (tip.size, b"".join(tip.frontier), tip.checkpoint_hash),

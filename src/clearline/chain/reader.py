@@ -5,8 +5,11 @@ Guarantees:
 - `ChainLog` only reads: a read-only SQLite connection on a directory no ledger holds (closed, a
   backup, a replica), or, with `ChainLog.of(ledger)`, queries run on the open ledger's writer
   thread between commits (`Ledger.read_store`), so it sees exactly the committed state.
-- A transfer's leaf bytes are rebuilt from the ledger's `transfers` row (`transfer_leaf`), so the
-  leaf cannot disagree with the ledger's record; other events come from `chain_events`.
+- A transfer's leaf bytes are rebuilt from the ledger's `transfers` row (`transfer_leaf`), an
+  attestation's from its `attestations` row (`attestation_leaf`), so neither leaf can disagree
+  with the ledger's record; other events come from `chain_events`. The `attestations` table is
+  read only for leaves the other two do not hold, so a log without attestations (or a store from
+  before them) reads as before.
 - A proof for any index at any past size reads one tile per tier: one query of O(log n) rows.
   What it reads is checked: rows present, hash and tile sizes.
 """
@@ -20,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from clearline.chain import merkle, tiles
-from clearline.chain.encoding import ENCODING_VERSION, HEADER, KIND_CODES
+from clearline.chain.encoding import ATTESTATION_BODY, ENCODING_VERSION, HEADER, KIND_CODES
 from clearline.chain.merkle import NodeId
 from clearline.chain.notes import Checkpoint, parse_checkpoint, parse_note
 from clearline.core.errors import ClearlineError, InvariantViolation
@@ -34,6 +37,7 @@ LEAVES_PER_QUERY_MAX = 100_000
 """Leaves read per `leaves()` chunk."""
 T = TypeVar("T")
 _TRANSFER_KIND = KIND_CODES[LedgerEventKind.TRANSFER_CREATED]
+_ATTESTATION_KIND = KIND_CODES[LedgerEventKind.ATTESTATION_CREATED]
 _TRANSFER_FIELDS_BYTES = TRANSFER_BODY.size - 16
 """A stored transfer body ends with two 8-byte previous-timestamp links the leaf does not hold."""
 
@@ -50,6 +54,14 @@ def transfer_leaf(timestamp: int, transfer_id: bytes, body: bytes) -> bytes:
         raise InvariantViolation(f"transfer row {timestamp} has the wrong size")
     header = HEADER.pack(ENCODING_VERSION, _TRANSFER_KIND, timestamp, _TRANSFER_FIELDS_BYTES + 16)
     return header + transfer_id + body[:_TRANSFER_FIELDS_BYTES]
+
+
+def attestation_leaf(timestamp: int, attestation_id: bytes, code: int, digest: bytes) -> bytes:
+    """The canonical bytes of an attestation from its ledger row (`attestations` table)."""
+    if len(attestation_id) != 16 or len(digest) != 32 or not 0 <= code < 1 << 16:
+        raise InvariantViolation(f"attestation row {timestamp} has the wrong size")
+    header = HEADER.pack(ENCODING_VERSION, _ATTESTATION_KIND, timestamp, ATTESTATION_BODY.size)
+    return header + ATTESTATION_BODY.pack(attestation_id, code, digest)
 
 
 def read_leaves(connection: Connection, begin: int, end: int) -> list[bytes]:
@@ -94,13 +106,31 @@ def _leaves(connection: Connection, begin: int, end: int) -> list[bytes]:
             (timestamps[0], timestamps[-1]),
         )
     }
+    missing = [
+        timestamp
+        for index, timestamp in enumerate(timestamps, begin)
+        if index not in stored and timestamp not in transfers
+    ]
+    attestations = _attestation_leaves(connection, missing[0], missing[-1]) if missing else {}
     result = []
     for index, timestamp in enumerate(timestamps, begin):
-        data = stored.get(index) or transfers.get(timestamp)
+        data = stored.get(index) or transfers.get(timestamp) or attestations.get(timestamp)
         if data is None:
             raise InvariantViolation(f"leaf {index} (timestamp {timestamp}) has no event")
         result.append(bytes(data))
     return result
+
+
+def _attestation_leaves(connection: Connection, first: int, last: int) -> dict[int, bytes]:
+    """Leaf bytes of the attestations with timestamps in [first, last], by timestamp."""
+    return {
+        row[0]: attestation_leaf(row[0], bytes(row[1]), row[2], bytes(row[3]))
+        for row in connection.execute(
+            "SELECT timestamp, id, code, digest FROM attestations"
+            " WHERE timestamp >= ? AND timestamp <= ?",
+            (first, last),
+        )
+    }
 
 
 class LeafNotFound(ClearlineError):
@@ -261,6 +291,19 @@ class ChainLog:
         """The ledger timestamp of transfer `transfer_id`, read from the same database."""
         row = self._connection.execute(
             "SELECT timestamp FROM transfers WHERE id = ?", (transfer_id.to_bytes(16, "big"),)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def attestation_timestamp(self, attestation_id: int) -> int | None:
+        """The ledger timestamp of attestation `attestation_id`, read from the same database
+        (None when there is none, or the store predates attestations)."""
+        has_table = self._connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='attestations'"
+        ).fetchone()
+        if has_table is None:
+            return None
+        row = self._connection.execute(
+            "SELECT timestamp FROM attestations WHERE id = ?", (attestation_id.to_bytes(16, "big"),)
         ).fetchone()
         return None if row is None else int(row[0])
 

@@ -1,4 +1,5 @@
-"""`clearline ledger …`: create accounts, move money, read balances and history, verify the store.
+"""`clearline ledger …`: create accounts, move money, attest digests, read balances and history,
+verify the store.
 
 Amounts on the command line are decimal text at the asset's scale (`12.34` USD, `1000` JPY); they
 are converted exactly to minor units, and more decimals than the asset has is an error. Ids are
@@ -8,8 +9,10 @@ id. Every refusal prints its result code and exits with status 1.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,7 +24,14 @@ from clearline.core.errors import ClearlineError
 from clearline.core.ids import new_id
 from clearline.core.money import Money
 from clearline.ledger.ledger import Ledger
-from clearline.ledger.types import Account, AccountFlags, Transfer, TransferFlags
+from clearline.ledger.types import (
+    DIGEST_BYTES,
+    Account,
+    AccountFlags,
+    Attestation,
+    Transfer,
+    TransferFlags,
+)
 
 ledger_app = typer.Typer(
     help="The double-entry ledger: accounts, transfers, balances, history.",
@@ -220,6 +230,42 @@ def _units(ledger: Ledger, amount: str, debit_id: int, pending_id: int) -> int:
     return Money.parse(amount, accounts[0].asset).units
 
 
+@ledger_app.command("attest")
+def attest(
+    ctx: typer.Context,
+    digest: Annotated[str | None, typer.Option(help="The SHA-256 to seal, 64 hex digits.")] = None,
+    file: Annotated[
+        Path | None, typer.Option(help="Seal the SHA-256 of this file's bytes instead.")
+    ] = None,
+    attestation_id: Annotated[
+        str | None, typer.Option("--id", help="Attestation id (default: new).")
+    ] = None,
+    code: Annotated[int, typer.Option(help="Non-zero 16-bit kind of what is attested.")] = 1,
+) -> None:
+    """Seal a digest into the verifiable log (an attestation) and print its id and time."""
+    if (digest is None) == (file is None):
+        raise typer.BadParameter("give --digest or --file, one of them")
+    if file is not None:
+        value = hashlib.sha256(file.read_bytes()).digest()
+    else:
+        try:
+            value = bytes.fromhex(digest or "")
+        except ValueError:
+            raise typer.BadParameter(f"--digest is not hexadecimal: {digest!r}") from None
+        if len(value) != DIGEST_BYTES:
+            raise typer.BadParameter(f"--digest must be {2 * DIGEST_BYTES} hex digits")
+    identifier = parse_id(attestation_id) if attestation_id else new_id()
+    with open_ledger(ctx) as ledger:
+        (result,) = ledger.create_attestations([Attestation(identifier, code, value)])
+    if not result.ok:
+        console.print(f"[red]refused[/red] {result.result.value}")
+        raise typer.Exit(1)
+    console.print(
+        f"{result.result.value} attestation {identifier} of {value.hex()} at "
+        f"{to_datetime(result.timestamp)}"
+    )
+
+
 @ledger_app.command("transfers")
 def transfers(
     ctx: typer.Context,
@@ -289,8 +335,10 @@ def verify(ctx: typer.Context) -> None:
     with open_ledger(ctx) as ledger:
         counts = ledger.counts()
         transfers_checked = ledger.transfer_count_at_open
+        attestations_checked = ledger.attestation_count_at_open
     console.print(
-        f"[green]ok[/green] {counts['accounts']:,} accounts and {transfers_checked:,} transfers "
-        "replayed: Σ debits = Σ credits per asset (posted and pending), every balance equals the "
-        "sum of its transfers and honours its limit flags, every account's transfer list is intact"
+        f"[green]ok[/green] {counts['accounts']:,} accounts, {transfers_checked:,} transfers and "
+        f"{attestations_checked:,} attestations replayed: Σ debits = Σ credits per asset (posted "
+        "and pending), every balance equals the sum of its transfers and honours its limit "
+        "flags, every account's transfer list is intact, every attestation row is well formed"
     )

@@ -8,9 +8,10 @@ Guarantees:
 - Every change to in-memory state during a group leaves a row behind, and `rollback_group` (or a
   failed chain) applies the rows' inverses, restoring the state exactly when the database commit
   fails or must be retried.
-- New transfer ids are assumed new (the database's unique index is the check): a replayed id makes
-  the insert fail, the group is rolled back and decided again with the stored transfers fetched
-  (`check_store=True`). Replays are rare, so the common path reads nothing from disk.
+- New transfer and attestation ids are assumed new (the database's unique indexes are the check):
+  a replayed id makes the insert fail, the group is rolled back and decided again with the stored
+  records fetched (`check_store=True`). Replays are rare, so the common path reads nothing from
+  disk.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from clearline.core.clock import NANOSECONDS_PER_SECOND, Clock
 from clearline.ledger import store as st
+from clearline.ledger.attesting import Attesting
 from clearline.ledger.events import LedgerEvent, LedgerEventKind
 from clearline.ledger.records import (
     A_CMNED,
@@ -72,7 +74,7 @@ ACCOUNT_MARK_INTERVAL = 32
 PACK_ROW = st.TRANSFER_ROW.pack
 
 
-class Engine(TwoPhase):
+class Engine(TwoPhase, Attesting):
     """Owns the live state; decides groups of batches. Not thread-safe: the writer thread only."""
 
     def __init__(self, store: st.Store, clock: Clock, last_timestamp: int) -> None:
@@ -88,6 +90,7 @@ class Engine(TwoPhase):
         self.check_store = False
         self.created: dict[int, int] = {}  # transfer id -> its row's position in out.transfers
         self.existing: dict[int, TransferRecord] = {}
+        self.attestations_known: dict[int, st.AttestationRow] = {}
         self.expired: list[PendingState] = []
         self.resolved: list[PendingState] = []  # resolved or loaded resolved in this group
         self.group_start_timestamp = self.next_timestamp
@@ -103,6 +106,7 @@ class Engine(TwoPhase):
         self.check_store = check_store
         self.created = {}
         self.existing = {}
+        self.attestations_known = {}
         self.expired = []
         self.resolved = []
         self.refused_ids = []

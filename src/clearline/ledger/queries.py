@@ -17,6 +17,7 @@ from clearline.ledger.records import (
     R_DEBIT,
     TransferRecord,
     account_from_state,
+    attestation_from_row,
     decode_body,
     record_to_transfer,
 )
@@ -26,6 +27,7 @@ from clearline.ledger.types import (
     AccountBalance,
     AccountFilter,
     AccountFlags,
+    Attestation,
     QueryFilter,
     Transfer,
 )
@@ -52,6 +54,11 @@ class Queries:
             )
             for ts, id_blob, body in rows
         }
+        return [found[i] for i in ids if i in found]
+
+    def lookup_attestations(self, ids: list[int]) -> list[Attestation]:
+        rows = self._store.attestations_by_id([i.to_bytes(16, "big") for i in ids])
+        found = {int.from_bytes(row[1], "big"): attestation_from_row(row) for row in rows}
         return [found[i] for i in ids if i in found]
 
     def latest_transfers(self, limit: int) -> list[Transfer]:

@@ -12,9 +12,10 @@ from __future__ import annotations
 from clearline.ledger import store as st
 from clearline.ledger.events import LedgerEvent
 from clearline.ledger.results import CreateAccountResult as AR
+from clearline.ledger.results import CreateAttestationResult as ATR
 from clearline.ledger.results import CreateTransferResult as TR
 from clearline.ledger.state import AccountState
-from clearline.ledger.types import Account, AccountFlags, Transfer, TransferFlags
+from clearline.ledger.types import Account, AccountFlags, Attestation, Transfer, TransferFlags
 
 LINKED = 1
 A_DMNEC = int(AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
@@ -43,6 +44,7 @@ class Output:
 
     __slots__ = (
         "accounts",
+        "attestations",
         "events",
         "history",
         "marks",
@@ -60,6 +62,7 @@ class Output:
         self.refs: list[tuple[int, bytes, int]] = []
         self.marks: list[tuple[int, int]] = []
         self.history: list[tuple[int, int, int, int, int, int]] = []
+        self.attestations: list[st.AttestationRow] = []
         self.events: list[LedgerEvent] = []
 
     def lengths(self) -> tuple[int, ...]:
@@ -217,3 +220,18 @@ def transfer_exists(event: Transfer, record: TransferRecord) -> TR:
     if (event.code or not resolves) and event.code != record[R_CODE]:
         return TR.EXISTS_WITH_DIFFERENT_CODE
     return TR.EXISTS
+
+
+def attestation_from_row(row: st.AttestationRow) -> Attestation:
+    timestamp, id_blob, code, digest = row
+    return Attestation(
+        id=int.from_bytes(id_blob, "big"), code=code, digest=bytes(digest), timestamp=timestamp
+    )
+
+
+def attestation_exists(event: Attestation, row: st.AttestationRow) -> ATR:
+    if event.code != row[2]:
+        return ATR.EXISTS_WITH_DIFFERENT_CODE
+    if event.digest != row[3]:
+        return ATR.EXISTS_WITH_DIFFERENT_DIGEST
+    return ATR.EXISTS

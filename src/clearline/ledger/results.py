@@ -101,11 +101,26 @@ class CreateTransferResult(StrEnum):
     EXCEEDS_DEBITS = "exceeds_debits"
 
 
+class CreateAttestationResult(StrEnum):
+    """Outcome of one `create_attestations` event."""
+
+    OK = "ok"
+    TIMESTAMP_MUST_BE_ZERO = "timestamp_must_be_zero"
+    ID_MUST_NOT_BE_ZERO = "id_must_not_be_zero"
+    ID_MUST_NOT_BE_INT_MAX = "id_must_not_be_int_max"
+    CODE_MUST_NOT_BE_ZERO = "code_must_not_be_zero"
+    DIGEST_MUST_BE_32_BYTES = "digest_must_be_32_bytes"
+    DIGEST_MUST_NOT_BE_ZERO = "digest_must_not_be_zero"
+    EXISTS_WITH_DIFFERENT_CODE = "exists_with_different_code"
+    EXISTS_WITH_DIFFERENT_DIGEST = "exists_with_different_digest"
+    EXISTS = "exists"
+
+
 class EventResult(NamedTuple):
     """The result of event `index` of a batch; `timestamp` is set when the event is stored."""
 
     index: int  # type: ignore[assignment]  # the field shadows tuple.index on purpose
-    result: CreateAccountResult | CreateTransferResult
+    result: CreateAccountResult | CreateTransferResult | CreateAttestationResult
     timestamp: int = 0
 
     @property

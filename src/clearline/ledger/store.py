@@ -14,6 +14,12 @@ Layout (one database file `ledger.sqlite3` in the data directory, WAL journal):
 - `transfer_refs(kind, key, timestamp)`: lookups by pending_id and user_data (only non-zero values).
 - `account_history(account_timestamp, timestamp, balances…)`: balance history for `history`
   accounts.
+- `attestations(timestamp PK, id UNIQUE, code, digest)`: the append-only log of attestations
+  (32-byte digests the ledger seals into its verifiable log, in commit order with transfers).
+
+Schema versions: 1 had no `attestations` table; opening a version 1 store creates the (empty)
+table and records version 2 in the same step, so an older Clearline refuses the store afterwards
+instead of ignoring its attestations.
 
 Durability: `synchronous=FULL` with WAL: a commit returns only after its WAL frames are fsynced.
 A batch is acknowledged only after `commit()` returns. Dialect details stay in this module; a
@@ -30,7 +36,9 @@ from typing import Any, Protocol
 
 from clearline.core.errors import ClearlineError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SCHEMA_VERSIONS_UPGRADABLE = (1,)
+"""Versions `SqliteStore` brings to SCHEMA_VERSION when it opens them (by adding tables)."""
 DATABASE_FILE = "ledger.sqlite3"
 PAGE_SIZE_BYTES = 16384
 CACHE_SIZE_KIB = 262144
@@ -107,6 +115,12 @@ CREATE TABLE IF NOT EXISTS account_history(
   credits_pending INTEGER NOT NULL, credits_posted INTEGER NOT NULL,
   PRIMARY KEY(account_timestamp, timestamp)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS attestations(
+  timestamp INTEGER PRIMARY KEY,
+  id BLOB NOT NULL UNIQUE,
+  code INTEGER NOT NULL,
+  digest BLOB NOT NULL
+);
 """
 
 _ROW = TRANSFER_ROW.size
@@ -122,6 +136,9 @@ AccountRow = tuple[
 ]
 """timestamp, id, asset, code, flags, user_data_128, user_data_64, user_data_32,
 debits_pending, debits_posted, credits_pending, credits_posted, balance_timestamp."""
+
+AttestationRow = tuple[int, bytes, int, bytes]
+"""timestamp, id (16 bytes), code, digest."""
 
 
 class Store(Protocol):
@@ -140,6 +157,7 @@ class Store(Protocol):
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any: ...
     def insert_accounts(self, rows: Sequence[AccountRow]) -> None: ...
     def insert_transfers(self, rows: Sequence[bytes]) -> None: ...
+    def insert_attestations(self, rows: Sequence[AttestationRow]) -> None: ...
     def insert_pending(self, rows: Sequence[tuple[int, int, int, int]]) -> None: ...
     def resolve_pending(self, rows: Sequence[tuple[int, int, int]]) -> None: ...
     def insert_refs(self, rows: Sequence[tuple[int, bytes, int]]) -> None: ...
@@ -163,6 +181,9 @@ class Store(Protocol):
     def history(
         self, account_timestamp: int, minimum: int, maximum: int, limit: int, newest_first: bool
     ) -> list[tuple[int, int, int, int, int]]: ...
+    def attestations_by_id(self, ids: Sequence[bytes]) -> list[AttestationRow]: ...
+    def attestation_summary(self) -> tuple[int, int]: ...
+    def attestation_misfit(self) -> int | None: ...
     def counts(self) -> dict[str, int]: ...
 
 
@@ -221,6 +242,10 @@ class SqliteStore:
             connection.execute(
                 "INSERT INTO meta(key, value) VALUES('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
+        elif int(row[0]) in SCHEMA_VERSIONS_UPGRADABLE:  # its new tables were just created
+            connection.execute(
+                "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
+            )
         elif int(row[0]) != SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has ledger schema version {row[0]}, this Clearline reads "
@@ -270,6 +295,10 @@ class SqliteStore:
                 _INSERT_PACKED, (b"".join(rows[start:end]), end - 1 - start, first)
             )
             start = end
+
+    def insert_attestations(self, rows: Sequence[AttestationRow]) -> None:
+        """rows: (timestamp, id, code, digest); IntegrityError on a known id."""
+        self.connection.executemany("INSERT INTO attestations VALUES(?,?,?,?)", rows)
 
     def insert_pending(self, rows: Sequence[tuple[int, int, int, int]]) -> None:
         self.connection.executemany("INSERT INTO pending_transfers VALUES(?,?,?,?)", rows)
@@ -345,6 +374,35 @@ class SqliteStore:
         ).fetchall()
         return [(row[0], row[1], row[2]) for row in rows]
 
+    def attestations_by_id(self, ids: Sequence[bytes]) -> list[AttestationRow]:
+        return self._select_in(
+            "SELECT timestamp, id, code, digest FROM attestations WHERE id IN ({})", ids
+        )
+
+    def attestation_summary(self) -> tuple[int, int]:
+        """(how many attestations, the timestamp of the last one or 0)."""
+        row = self.connection.execute(
+            "SELECT COUNT(*), COALESCE(MAX(timestamp), 0) FROM attestations"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def attestation_misfit(self) -> int | None:
+        """The timestamp of the first attestation row the ledger could not have written (an id
+        that is not 16 bytes, zero or all ones; a code outside 1..65535; a digest that is not 32
+        bytes or is all zero; a timestamp an account or a transfer has too), or None."""
+        row = self.connection.execute(
+            "SELECT a.timestamp FROM attestations a"
+            " WHERE typeof(a.id) != 'blob' OR length(a.id) != 16 OR a.id = zeroblob(16)"
+            " OR a.id = x'ffffffffffffffffffffffffffffffff'"
+            " OR typeof(a.code) != 'integer' OR a.code NOT BETWEEN 1 AND 65535"
+            " OR typeof(a.digest) != 'blob' OR length(a.digest) != 32"
+            " OR a.digest = zeroblob(32)"
+            " OR EXISTS(SELECT 1 FROM transfers t WHERE t.timestamp = a.timestamp)"
+            " OR EXISTS(SELECT 1 FROM accounts c WHERE c.timestamp = a.timestamp)"
+            " ORDER BY a.timestamp LIMIT 1"
+        ).fetchone()
+        return None if row is None else int(row[0])
+
     def pending_at(self, timestamps: Sequence[int]) -> list[tuple[int, int, int, int]]:
         return self._select_in(
             "SELECT timestamp, expires_at, status, resolved_timestamp FROM pending_transfers "
@@ -419,7 +477,13 @@ class SqliteStore:
     def counts(self) -> dict[str, int]:
         return {
             table: int(self.connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-            for table in ("accounts", "transfers", "pending_transfers", "account_history")
+            for table in (
+                "accounts",
+                "transfers",
+                "pending_transfers",
+                "account_history",
+                "attestations",
+            )
         }
 
     def _select_in(self, sql: str, keys: Sequence[Any]) -> list[Any]:

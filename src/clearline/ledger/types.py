@@ -1,4 +1,4 @@
-"""The ledger's records: accounts, transfers, their flags, balances and query filters.
+"""The ledger's records: accounts, transfers, attestations, their flags, balances and query filters.
 
 Guarantees:
 - Records are immutable (`frozen`, `slots`) and validate their field types on construction: a float
@@ -6,6 +6,8 @@ Guarantees:
   field. Business rules (zero amounts, unknown accounts, limits) are result codes, not exceptions.
 - Ids and `user_data_128` are unsigned 128-bit integers; `user_data_64` is unsigned 64-bit;
   `user_data_32` and `timeout` unsigned 32-bit; `code` unsigned 16-bit (non-zero).
+- An attestation's `digest` is `bytes` (a str or any other type raises `TypeError`); that it is
+  a 32-byte SHA-256 is a business rule (`digest_must_be_32_bytes`), like every other rule.
 - Amounts and balances are integers in minor units in `0..AMOUNT_MAX` (2**63 - 1), the largest value
   both SQLite and PostgreSQL store natively as an exact integer; a result would overflow it is
   refused with an `overflows_*` result code, never wrapped.
@@ -29,7 +31,9 @@ TIMESTAMP_MAX = (1 << 63) - 1
 """Largest ledger timestamp (nanoseconds since the epoch, year 2262)."""
 
 BATCH_EVENTS_MAX = 8190
-"""Most events in one `create_accounts` / `create_transfers` call."""
+"""Most events in one `create_accounts` / `create_transfers` / `create_attestations` call."""
+DIGEST_BYTES = 32
+"""An attestation's digest: one SHA-256."""
 QUERY_LIMIT_MAX = 8190
 """Most records one query returns."""
 
@@ -212,6 +216,37 @@ def trusted_transfer(
     ):
         object.__setattr__(transfer, name, value)
     return transfer
+
+
+@dataclass(frozen=True, slots=True)
+class Attestation:
+    """A digest the ledger seals into its verifiable log, in commit order with its transfers: the
+    SHA-256 of something kept elsewhere (an operator's audit-trail entry, a document, a report),
+    so that anyone holding that thing can later prove it existed, unchanged, at `timestamp`.
+
+    id: client-chosen unsigned 128-bit id, unique among attestations (transfer ids are another
+      space); the idempotency key: the same id with the same code and digest answers `exists`.
+    code: non-zero 16-bit number the caller uses for what the digest is of.
+    digest: the SHA-256 (DIGEST_BYTES = 32 bytes) of the attested bytes; not all zero.
+    timestamp: assigned by the ledger when the attestation is committed; must be zero when
+      creating.
+    """
+
+    id: int
+    code: int
+    digest: bytes
+    timestamp: int = 0
+
+    def __post_init__(self) -> None:
+        check_uint(self.id, U128_MAX, "id")
+        check_uint(self.code, U16_MAX, "code")
+        check_uint(self.timestamp, TIMESTAMP_MAX, "timestamp")
+        if type(self.digest) is not bytes:
+            if not isinstance(self.digest, bytes):
+                raise TypeError(
+                    f"digest must be bytes (hashlib's .digest()), not {type(self.digest).__name__}"
+                )
+            object.__setattr__(self, "digest", bytes(self.digest))  # a bytes subclass
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,10 @@ checkpoint and proves the store is whole. It refuses a store, naming the first p
 - a pending transfer has no two-phase status row, or a status row has no pending transfer;
 - a balance is negative, exceeds AMOUNT_MAX, or breaks its account's debit/credit limit flag;
 - per asset, Σ debits ≠ Σ credits (posted, and pending);
-- the balances stored at an account's checkpoint differ from the sum of its transfers up to then.
+- the balances stored at an account's checkpoint differ from the sum of its transfers up to then;
+- an attestation row is one the ledger could not have written (`store.attestation_misfit`: a bad
+  id, code or digest, or a timestamp an account or a transfer has too).
+Attestations move no money: they only count, and their last timestamp bounds the next one.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class Recovered:
     pendings: dict[int, PendingState]
     last_timestamp: int
     transfer_count: int
+    attestation_count: int = 0
 
 
 class _Checkpoint:
@@ -134,7 +138,15 @@ def recover(store: st.Store) -> Recovered:
     for status_row in statuses.values():
         last_timestamp = max(last_timestamp, status_row[3])
     _check_balances(accounts, checkpoints)
-    return Recovered(accounts, pendings, last_timestamp, count)
+    attestation_count, last_attestation = store.attestation_summary()
+    misfit = store.attestation_misfit()
+    if misfit is not None:
+        raise CorruptStoreError(
+            f"attestation at timestamp {misfit} is not one the ledger writes (its id, code or "
+            "digest is out of range, or another event has its timestamp)"
+        )
+    last_timestamp = max(last_timestamp, last_attestation)
+    return Recovered(accounts, pendings, last_timestamp, count, attestation_count)
 
 
 def _apply(

@@ -63,6 +63,23 @@ def transfer_proof(ledger: Ledger, transfer_id: int, size: int) -> InclusionProo
     return log.inclusion_proof_for_timestamp(timestamp, size)
 
 
+def attestation_proof(ledger: Ledger, attestation_id: int, size: int) -> InclusionProof | None:
+    """The inclusion proof of ledger attestation `attestation_id` in the tree of `size` leaves
+    (1..the log's size; `LeafNotFound` otherwise, as for transfers), or None when the ledger has
+    no such attestation or its leaf is not among the first `size` leaves (a later checkpoint
+    covers it). Verify it with `merkle.verify_inclusion(proof.leaf_index, proof.tree_size,
+    proof.leaf_hash, proof.proof, root)` against a signed checkpoint of that size; the leaf hash
+    is SHA-256(0x00 ‖ the attestation's canonical bytes, docs/chain.md)."""
+    log = live_log(ledger)
+    timestamp = log.attestation_timestamp(attestation_id)
+    if timestamp is None:
+        return None
+    index = log.leaf_index(timestamp)
+    if index is None or index >= size:
+        return None
+    return log.inclusion_proof_for_timestamp(timestamp, size)
+
+
 def consistency(ledger: Ledger, size1: int, size2: int) -> list[bytes]:
     return live_log(ledger).consistency_proof(size1, size2)
 
