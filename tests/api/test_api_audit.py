@@ -114,6 +114,7 @@ def test_an_event_proves_it_is_in_the_signed_log(api_server: Any) -> None:
     assert body["event"]["id"] == event["id"] and body["event"]["sealed"] is True
     leaf = bytes.fromhex(body["leaf"])
     assert bytes.fromhex(body["digest"]) in leaf  # the attested digest is what the leaf holds
+    assert body["intact"] is True
     proof = body["proof"]
     assert leaf_hash(leaf).hex() == proof["leaf_hash"]
     verify_inclusion(
@@ -123,3 +124,30 @@ def test_an_event_proves_it_is_in_the_signed_log(api_server: Any) -> None:
         [bytes.fromhex(node) for node in proof["proof"]],
         bytes.fromhex(body["checkpoint"]["root_hash"]),
     )
+
+
+def test_an_event_changed_after_sealing_is_caught(launch_api: Any) -> None:
+    api = launch_api()
+    api.key("auditor", label="tampered with later")
+    admin = api.admin
+    deadline = time.monotonic() + SEAL_WAIT_S
+    while not all(event["sealed"] for event in events(admin, limit=500)):
+        assert time.monotonic() < deadline, "the trail was not sealed"
+        time.sleep(0.3)
+    target = events(admin, action="key.create", limit=500)[-1]
+    api.close_clients()
+    api.process.send_signal(2)
+    assert api.process.wait(timeout=60) == 0
+    intact = api.cli("trail", "verify")
+    assert intact.returncode == 0 and "intact" in intact.stdout, intact.stdout + intact.stderr
+    connection = sqlite3.connect(api.data_dir / "platform.sqlite")
+    try:  # someone with the file bypasses the triggers and rewrites who did it
+        connection.executescript(
+            "DROP TRIGGER audit_events_no_update;"
+            f"UPDATE audit_events SET actor_role = 'auditor' WHERE id = '{target['id']}';"
+        )
+    finally:
+        connection.close()
+    caught = api.cli("trail", "verify")
+    assert caught.returncode == 1, caught.stdout + caught.stderr
+    assert target["id"] in caught.stderr

@@ -1,4 +1,5 @@
-"""`clearline serve` and `clearline keys create|list|revoke|rotate-data-key`."""
+"""`clearline serve`, `clearline keys create|list|revoke|rotate-data-key` and
+`clearline trail verify`."""
 
 from __future__ import annotations
 
@@ -128,6 +129,35 @@ def rotate_data_key(ctx: typer.Context) -> None:
     )
 
 
+trail_app = typer.Typer(help="The operator audit trail.", no_args_is_help=True)
+
+
+@trail_app.command("verify")
+def verify_trail(ctx: typer.Context) -> None:
+    """Check every audit event against the ledger: its bytes still hash to their digest, and a
+    sealed event's attestation in the verifiable log holds that digest. Exits 1 naming the
+    events that were changed or are missing from the log. Run it with the server stopped (the
+    server holds the ledger exclusively).
+
+    Example: clearline --data-dir .clearline trail verify
+    """
+    from clearline.ledger import Ledger
+    from clearline.platform import Records
+
+    directory = _data_dir(ctx)
+    with Records(directory) as records, Ledger.open(directory, sealed=False) as ledger:
+        check = records.trail.verify(ledger)
+    typer.echo(f"{check.events:,} audit events, {check.sealed:,} sealed into the log")
+    for identifier in check.changed:
+        typer.echo(f"changed after it was recorded: {identifier}", err=True)
+    for identifier in check.missing:
+        typer.echo(f"sealed but not in the ledger: {identifier}", err=True)
+    if not check.intact:
+        raise typer.Exit(1)
+    typer.echo("intact: every event matches its digest and its attestation")
+
+
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.add_typer(keys_app, name="keys")
+    app.add_typer(trail_app, name="trail")

@@ -332,6 +332,13 @@ class AuditProofOut(BaseModel):
         description="the bytes whose SHA-256 is the attested digest (UTF-8 JSON)"
     )
     digest: str
+    leaf: str = Field(
+        description="the log leaf's canonical bytes (hex): the ledger attestation that holds the "
+        "digest; SHA-256(0x00 ‖ leaf) is proof.leaf_hash"
+    )
+    intact: bool = Field(
+        description="the stored event still hashes to the digest the ledger attested"
+    )
     checkpoint: CheckpointOut
     proof: InclusionProofOut
 

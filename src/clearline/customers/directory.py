@@ -120,6 +120,7 @@ class Directory:
         )
         if encrypted:
             log.warning("encrypted %d personal data values stored in clear before", encrypted)
+            self.store.scrub()
         for row in self.store.read(
             "SELECT id, name, kind, tier, country, per_payment_limit_usd, per_day_limit_usd,"
             " created_ns, identity_number, address, phone FROM customers"

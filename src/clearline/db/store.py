@@ -275,6 +275,18 @@ class PlatformStore:
         with self._read_lock:
             return self._reader.execute(sql, parameters).fetchone()
 
+    def scrub(self) -> bool:
+        """Rebuild the file (VACUUM) and truncate the WAL, so no old page keeps what was just
+        overwritten (plaintext a room has encrypted). Between writes only; False if a reader
+        kept the checkpoint from finishing."""
+        connection = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            connection.execute("VACUUM")
+            busy = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        finally:
+            connection.close()
+        return bool(busy == 0)
+
     def close(self) -> None:
         if self._closed:
             return

@@ -3,6 +3,16 @@ which idempotency key), append-only in the platform database and sealed into the
 as ledger attestations."""
 
 from clearline.trail.events import ACTIONS, CLI, SYSTEM, Actor, AuditEvent
-from clearline.trail.trail import SCHEMA, AuditTrail, EventFilter
+from clearline.trail.trail import SCHEMA, AuditTrail, EventFilter, TrailCheck
 
-__all__ = ["ACTIONS", "CLI", "SCHEMA", "SYSTEM", "Actor", "AuditEvent", "AuditTrail", "EventFilter"]
+__all__ = [
+    "ACTIONS",
+    "CLI",
+    "SCHEMA",
+    "SYSTEM",
+    "Actor",
+    "AuditEvent",
+    "AuditTrail",
+    "EventFilter",
+    "TrailCheck",
+]

@@ -31,7 +31,7 @@ from clearline.core.clock import Clock
 from clearline.core.errors import InvariantViolation
 from clearline.core.ids import format_id, new_id
 from clearline.db import PlatformStore, Schema, next_seq
-from clearline.ledger import Ledger
+from clearline.ledger import Attestation, Ledger
 from clearline.trail.events import ATTESTATION_CODE, Actor, AuditEvent
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,26 @@ _COLUMNS = (
     "seq, id, at_ns, actor_key_id, actor_role, action, resource_type, resource_id,"
     " idempotency_key, details"
 )
+
+
+VERIFY_REPORT_MAX = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class TrailCheck:
+    """What `AuditTrail.verify` found: events checked, how many are sealed, the ids of events
+    whose bytes no longer match their digest or their attestation (`changed`), and of sealed
+    events the ledger has no attestation for (`missing`); each list holds at most
+    `VERIFY_REPORT_MAX` ids."""
+
+    events: int
+    sealed: int
+    changed: tuple[str, ...]
+    missing: tuple[str, ...]
+
+    @property
+    def intact(self) -> bool:
+        return not self.changed and not self.missing
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +253,49 @@ class AuditTrail:
 
         return sealed, write
 
+    def verify(self, ledger: Ledger) -> TrailCheck:
+        """Check every stored event against the ledger: its canonical bytes still hash to the
+        digest recorded with it, and a sealed event's attestation holds that same digest. An
+        event edited in the database after it was sealed (past the triggers) is reported."""
+        through = self.sealed_through()
+        checked = sealed = 0
+        changed: list[str] = []
+        missing: list[str] = []
+        rows = self.store.scan(f"SELECT {_COLUMNS}, digest FROM audit_events ORDER BY seq")
+        batch: list[tuple[AuditEvent, bytes]] = []
+
+        def check(batch: list[tuple[AuditEvent, bytes]]) -> None:
+            found = {
+                attestation.id: attestation.digest
+                for attestation in ledger.lookup_attestations(
+                    [event.id for event, _ in batch if event.seq <= through]
+                )
+            }
+            for event, stored in batch:
+                recomputed = event.digest()
+                if recomputed != stored:
+                    changed.append(format_id(event.id))
+                elif event.seq <= through:
+                    attested = found.get(event.id)
+                    if attested is None:
+                        missing.append(format_id(event.id))
+                    elif attested != recomputed:
+                        changed.append(format_id(event.id))
+
+        for row in rows:
+            event = _event(row)
+            checked += 1
+            sealed += event.seq <= through
+            batch.append((event, bytes(row[10])))
+            if len(batch) == SEAL_BATCH_MAX:
+                check(batch)
+                batch = []
+        if batch:
+            check(batch)
+        return TrailCheck(
+            checked, sealed, tuple(changed[:VERIFY_REPORT_MAX]), tuple(missing[:VERIFY_REPORT_MAX])
+        )
+
     async def run_sealer(self, ledger: Ledger, every_s: float = SEAL_EVERY_S) -> None:
         """Background task: keep the log sealing the trail (a failed round is retried)."""
         while True:
@@ -244,9 +307,7 @@ class AuditTrail:
             await asyncio.sleep(every_s)
 
 
-def _attestations(rows: Sequence[Any]) -> list[Any]:
-    from clearline.ledger import Attestation  # TEMP until attestations land
-
+def _attestations(rows: Sequence[Any]) -> list[Attestation]:
     return [
         Attestation(id=int(identifier, 16), code=ATTESTATION_CODE, digest=bytes(digest))
         for _, identifier, digest in rows

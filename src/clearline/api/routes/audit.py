@@ -15,7 +15,9 @@ from clearline.api.pagination import Cursor, Limit, Page, decode_cursor, next_cu
 from clearline.api.problems import ApiProblem
 from clearline.api.render import checkpoint_out, iso
 from clearline.api.routes.proofs import latest_signed, when_sealed
+from clearline.chain.encoding import encode
 from clearline.core.errors import NotFound
+from clearline.ledger.events import LedgerEvent, LedgerEventKind
 from clearline.payments import proofs
 from clearline.trail import AuditEvent, EventFilter
 
@@ -84,12 +86,23 @@ async def audit_event_proof(
     def build() -> s.AuditProofOut:
         signed = latest_signed(ledger)
         proof = proofs.attestation_proof(ledger, identifier, signed.checkpoint.size)
-        if proof is None:
+        attested = ledger.lookup_attestations([identifier])
+        if proof is None or not attested:
             raise ApiProblem(409, "not_sealed_yet", "the event is not in the log yet: retry")
+        attestation = attested[0]
+        leaf = encode(
+            LedgerEvent(
+                LedgerEventKind.ATTESTATION_CREATED,
+                attestation.timestamp,
+                attestation=attestation,
+            )
+        )
         return s.AuditProofOut(
             event=event_out(event, platform.trail.sealed_through()),
             canonical=event.canonical().decode(),
             digest=event.digest().hex(),
+            leaf=leaf.hex(),
+            intact=attestation.digest == event.digest(),
             checkpoint=checkpoint_out(signed),
             proof=s.InclusionProofOut(
                 transfer_id=event_id,
