@@ -1,6 +1,7 @@
 """Ledger benchmark: durable throughput and latency, group commit, and a conventional baseline.
 
-Run: `python -m bench.ledger` (add `--quick` for a short smoke run). Every figure is measured in
+Run: `python -m bench.ledger` (add `--quick` for a short smoke run; `--hot-path` for the CPU path
+alone, below). Every figure is measured in
 this run, on this machine; the ratios against the baseline (measured in the same run, on the same
 disk, with the same durability) are the numbers to trust on a noisy machine.
 
@@ -13,6 +14,12 @@ accounts in one asset:
 - `64 clients`: 64 threads each send single-transfer calls; the ledger group-commits them.
 - `baseline`: the conventional way, one SQLite transaction per transfer (read both balances,
   insert the transfer, update both balances), WAL with synchronous=FULL, like the ledger.
+- `--hot-path`: only the ledger's own work, without the disk: batch 8,190, batch 100 and batch 1
+  on a data directory in /dev/shm (tmpfs) with `PRAGMA synchronous=OFF`, reporting transfers/s and
+  the process's CPU µs per transfer. Not durable, so not a throughput claim: it is what an A/B of
+  two versions of the engine should compare on a shared machine, where fsync latency swamps the
+  difference. It uses only the public API, so it runs against an older checkout too
+  (`PYTHONPATH=<old>/src:. python -m bench.ledger --hot-path`).
 Transfer records are built before timing starts, as a client would have them ready, and then
 frozen out of Python's cyclic garbage collector (`gc.freeze()`, as servers do after start-up):
 otherwise every full collection walks the hundreds of thousands of prebuilt records, an artifact of
@@ -38,7 +45,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from bench.common import percentile, settle_heap, thaw_heap
+from bench.common import machine, percentile, settle_heap, thaw_heap
 from clearline.ledger import Account, Ledger, Transfer
 
 ACCOUNT_COUNT = 10_000
@@ -128,6 +135,79 @@ def bench_batches(
         thaw_heap()
     progress.update(task, completed=batch_count)
     return _measurement(f"batch {batch_size}", done, elapsed, latencies)
+
+
+HOT_PATH_DIRECTORY = Path("/dev/shm")
+HOT_PATH_SCENARIOS = ((8_190, 60), (100, 1_000), (1, 20_000))
+"""(batch size, batches) of `--hot-path`."""
+
+
+@dataclass
+class HotPathMeasurement:
+    scenario: str
+    transfers: int
+    seconds: float
+    transfers_per_second: float
+    cpu_us_per_transfer: float
+
+
+def bench_hot_path(batch_size: int, batch_count: int, progress: Progress) -> HotPathMeasurement:
+    """Back-to-back batches on tmpfs without fsync: the engine's and the writer's CPU path."""
+    rng = random.Random(batch_size)
+    batches = [
+        _random_transfers(rng, 1 + index * batch_size, batch_size) for index in range(batch_count)
+    ]
+    task = progress.add_task(f"hot path, batch {batch_size:>5}", total=batch_count)
+    root = HOT_PATH_DIRECTORY if HOT_PATH_DIRECTORY.is_dir() else None
+    with tempfile.TemporaryDirectory(dir=root) as directory:
+        ledger = _open_with_accounts(Path(directory))
+        ledger.read_store(lambda connection: connection.execute("PRAGMA synchronous=OFF"))
+        ledger.create_transfers(_random_transfers(rng, 10**12, batch_size))  # warm up
+        settle_heap()
+        cpu_started, started = time.process_time(), time.perf_counter()
+        for batch in batches:
+            results = ledger.create_transfers(batch)
+            assert results[-1].result.value == "ok", results[-1]
+            progress.advance(task)
+        elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
+        ledger.close()
+        thaw_heap()
+    count = batch_size * batch_count
+    return HotPathMeasurement(
+        f"batch {batch_size}",
+        count,
+        round(elapsed, 3),
+        round(count / elapsed, 1),
+        round(cpu / count * 1e6, 3),
+    )
+
+
+def hot_path_main(console: Console) -> None:
+    with Progress(console=console, transient=True, refresh_per_second=2) as progress:
+        found = [bench_hot_path(size, count, progress) for size, count in HOT_PATH_SCENARIOS]
+    table = Table(title="Clearline ledger, hot path (tmpfs, synchronous=OFF: not durable)")
+    for column in ("scenario", "transfers", "seconds", "transfers/s", "CPU µs/transfer"):
+        table.add_column(column, justify="left" if column == "scenario" else "right")
+    for item in found:
+        table.add_row(
+            item.scenario,
+            f"{item.transfers:,}",
+            f"{item.seconds:.2f}",
+            f"{item.transfers_per_second:,.0f}",
+            f"{item.cpu_us_per_transfer:.2f}",
+        )
+    console.print(table)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / "ledger_hot_path.json"
+    report = {
+        "command": "python -m bench.ledger --hot-path",
+        "machine": machine(),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "results": [asdict(item) for item in found],
+    }
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    console.print(f"wrote {path}")
 
 
 def bench_clients(calls_per_client: int, progress: Progress) -> Measurement:
@@ -252,9 +332,15 @@ def bench_reopen(transfer_count: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument(
+        "--hot-path", action="store_true", help="the CPU path alone: tmpfs, no fsync, not durable"
+    )
     arguments = parser.parse_args()
     quick = arguments.quick
     console = Console()
+    if arguments.hot_path:
+        hot_path_main(console)
+        return
     measurements: list[Measurement] = []
     with Progress(console=console, transient=True, refresh_per_second=2) as progress:
         baseline = bench_baseline(300 if quick else 3_000, progress)

@@ -14,7 +14,10 @@ Guarantees:
 - An accepted attestation takes the next ledger timestamp, so attestations and transfers share one
   strictly increasing order: the order the sealer turns them into log leaves.
 - Attestations keep no in-memory state beyond the group being decided, so rolling a group back
-  needs nothing here but the engine's own timestamp reset.
+  needs nothing here but the engine's own timestamp reset (the next group starts with no rows).
+- A group without attestations costs nothing here: its rows list is reset only after a group that
+  used it, and the id map only for a group decided with the store checked (measured with
+  cachegrind: docs/benchmarks.md, "Ledger: attestations A/B").
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ class Attesting:
     emit_events: bool
     attestations_known: dict[int, st.AttestationRow]
     """With `check_store`: attestations stored or created in this group, by id."""
+    attestation_rows: list[st.AttestationRow]
+    """The group's new attestations, as the store writes them (beside `out`, not in it, so a
+    group without attestations allocates nothing for them)."""
 
     def run_attestations(self, events: Sequence[Attestation]) -> list[EventResult]:
         """Decide a batch of attestations; each stands alone (attestations have no `linked`)."""
@@ -81,7 +87,7 @@ class Attesting:
         row = (timestamp, event.id.to_bytes(16, "big"), event.code, event.digest)
         if self.check_store:
             self.attestations_known[event.id] = row
-        self.out.attestations.append(row)
+        self.attestation_rows.append(row)
         if self.emit_events:
             self.out.events.append(
                 LedgerEvent(

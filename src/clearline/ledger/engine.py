@@ -91,6 +91,7 @@ class Engine(TwoPhase, Attesting):
         self.created: dict[int, int] = {}  # transfer id -> its row's position in out.transfers
         self.existing: dict[int, TransferRecord] = {}
         self.attestations_known: dict[int, st.AttestationRow] = {}
+        self.attestation_rows: list[st.AttestationRow] = []
         self.expired: list[PendingState] = []
         self.resolved: list[PendingState] = []  # resolved or loaded resolved in this group
         self.group_start_timestamp = self.next_timestamp
@@ -106,7 +107,10 @@ class Engine(TwoPhase, Attesting):
         self.check_store = check_store
         self.created = {}
         self.existing = {}
-        self.attestations_known = {}
+        if check_store:  # read only when checked; nothing to allocate for the usual group
+            self.attestations_known = {}
+        if self.attestation_rows:  # attestations are rare beside transfers: reset when used
+            self.attestation_rows = []
         self.expired = []
         self.resolved = []
         self.refused_ids = []

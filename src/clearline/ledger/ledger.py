@@ -160,6 +160,8 @@ class Ledger:
             sealer=sealer,
         )
         self.stats: LedgerStats = self._writer.stats
+        self._submit: Callable[[Request], Future[Any]] = self._writer.submit
+        """Bound once: a call through a method of this class would cost every call a frame."""
 
     @classmethod
     def open(
@@ -372,9 +374,6 @@ class Ledger:
     def close(self) -> None:
         """Finish queued work, checkpoint balances, release the store. Safe to call twice."""
         self._writer.close()
-
-    def _submit(self, request: Request) -> Future[Any]:
-        return self._writer.submit(request)
 
     def _read(self, call: Callable[[], T]) -> T:
         return self._writer.read(call)

@@ -44,7 +44,6 @@ class Output:
 
     __slots__ = (
         "accounts",
-        "attestations",
         "events",
         "history",
         "marks",
@@ -62,7 +61,6 @@ class Output:
         self.refs: list[tuple[int, bytes, int]] = []
         self.marks: list[tuple[int, int]] = []
         self.history: list[tuple[int, int, int, int, int, int]] = []
-        self.attestations: list[st.AttestationRow] = []
         self.events: list[LedgerEvent] = []
 
     def lengths(self) -> tuple[int, ...]:

@@ -111,11 +111,6 @@ class Writer:
         self._hooks: list[CommitHook] = list(hooks)
         self._raw_hooks: list[RowsHook] = list(raw_hooks)
         self._sealer = sealer
-        self._runners: dict[str, Callable[[Sequence[Any]], list[Any]]] = {
-            "accounts": engine.run_accounts,
-            "transfers": engine.run_transfers,
-            "attestations": engine.run_attestations,
-        }
         self.stats = LedgerStats()
         self._commits_since_checkpoint = 0
         self.queue: queue.SimpleQueue[Request] = queue.SimpleQueue()
@@ -257,12 +252,19 @@ class Writer:
         return group
 
     def _commit(self, group: list[Request]) -> None:
-        engine, store, runners = self._engine, self._store, self._runners
+        engine, store = self._engine, self._store
         started = time.perf_counter()
         for check_store in (False, True):
             engine.begin_group(check_store)
             try:
-                results = [runners[r.kind](r.events) for r in group]
+                results = [
+                    engine.run_transfers(r.events)
+                    if r.kind == "transfers"
+                    else engine.run_accounts(r.events)
+                    if r.kind == "accounts"
+                    else engine.run_attestations(r.events)
+                    for r in group
+                ]
                 if engine.refused_ids and engine.known_among(engine.refused_ids):
                     raise _Recheck
                 store.begin()
@@ -295,8 +297,8 @@ class Writer:
         out, store = engine.out, self._store
         if out.accounts:
             store.insert_accounts(out.accounts)
-        if out.attestations:
-            store.insert_attestations(out.attestations)
+        if engine.attestation_rows:
+            store.insert_attestations(engine.attestation_rows)
         if out.pending_new:
             store.insert_pending(out.pending_new)
         if out.pending_resolved:
