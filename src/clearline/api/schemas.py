@@ -46,20 +46,6 @@ PaymentStatus = Literal[
     "refunded",
 ]
 Action = Literal["approve", "review", "decline"]
-AuditAction = Literal[
-    "customer.create",
-    "customer.update",
-    "account.create",
-    "transfers.create",
-    "payment.capture",
-    "payment.void",
-    "payment.refund",
-    "review.approve",
-    "review.reject",
-    "key.create",
-    "key.revoke",
-    "data_key.rotate",
-]
 
 
 def _whole_number(value: Any) -> Any:

@@ -2,7 +2,7 @@
 which idempotency key), append-only in the platform database and sealed into the verifiable log
 as ledger attestations."""
 
-from clearline.trail.events import ACTIONS, CLI, SYSTEM, Actor, AuditEvent
+from clearline.trail.events import ACTIONS, CLI, SYSTEM, Actor, AuditAction, AuditEvent
 from clearline.trail.trail import SCHEMA, AuditTrail, EventFilter, TrailCheck
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "SCHEMA",
     "SYSTEM",
     "Actor",
+    "AuditAction",
     "AuditEvent",
     "AuditTrail",
     "EventFilter",

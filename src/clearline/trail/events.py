@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import orjson
 
 from clearline.core.ids import format_id
 
-ACTIONS = (
+AuditAction = Literal[
     "customer.create",
     "customer.update",
     "account.create",
@@ -33,8 +33,10 @@ ACTIONS = (
     "key.create",
     "key.revoke",
     "data_key.rotate",
-)
-"""Every action the trail records (append only: later rooms add theirs)."""
+]
+ACTIONS: tuple[str, ...] = get_args(AuditAction)
+"""Every action the trail records (append only: later rooms add theirs to `AuditAction`; the
+API's `action` filter is typed by it, so the two never disagree)."""
 
 ATTESTATION_CODE = 1
 """The ledger attestation code of an audit event."""

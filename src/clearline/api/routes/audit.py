@@ -19,7 +19,7 @@ from clearline.chain.encoding import encode
 from clearline.core.errors import NotFound
 from clearline.ledger.events import LedgerEvent, LedgerEventKind
 from clearline.payments import proofs
-from clearline.trail import AuditEvent, EventFilter
+from clearline.trail import AuditAction, AuditEvent, EventFilter
 
 router = APIRouter(route_class=GuardedRoute, tags=["audit"])
 READERS = ("auditor",)
@@ -46,7 +46,7 @@ def event_out(event: AuditEvent, sealed_through: int) -> s.AuditEventOut:
 async def list_audit_events(
     caller: Caller,
     platform: PlatformDep,
-    action: Annotated[s.AuditAction | None, Query()] = None,
+    action: Annotated[AuditAction | None, Query()] = None,
     resource_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     actor_key_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     limit: Limit = 50,
