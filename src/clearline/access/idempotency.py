@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
+from collections.abc import Callable
 
 import orjson
 
@@ -119,25 +120,28 @@ class IdempotencyRecords:
         return str(row[0]), int(row[1]), self.ring.decrypt(row[2], _body_context(slot)).encode()
 
     async def save(self, principal: str, key: str, print_: str, status: int, body: bytes) -> None:
-        now = time.time_ns()
         await self.store.write_async(
-            lambda connection: self.insert(connection, principal, key, print_, status, body, now)
+            self.inserting(principal, key, print_, status, body, time.time_ns())
         )
 
-    def insert(
-        self,
-        connection: sqlite3.Connection,
-        principal: str,
-        key: str,
-        print_: str,
-        status: int,
-        body: bytes,
-        created_ns: int,
-    ) -> None:
-        """Store a response inside another write (a payment stores its own in its commit)."""
+    def inserting(
+        self, principal: str, key: str, print_: str, status: int, body: bytes, created_ns: int
+    ) -> Callable[[sqlite3.Connection], None]:
+        """The write that stores a response, to run inside a platform write (a payment stores
+        its own in its commit). The body is encrypted here, by the caller, so the writer thread
+        that runs the returned write only executes SQL."""
         slot = _slot(principal, key)
-        sealed = self.ring.encrypt(body.decode(), _body_context(slot))
-        connection.execute(
-            "INSERT OR IGNORE INTO idempotency VALUES(?,?,?,?,?,?,?)",
-            (slot, principal, key, print_, status, sealed, created_ns),
+        row = (
+            slot,
+            principal,
+            key,
+            print_,
+            status,
+            self.ring.encrypt(body.decode(), _body_context(slot)),
+            created_ns,
         )
+
+        def write(connection: sqlite3.Connection) -> None:
+            connection.execute("INSERT OR IGNORE INTO idempotency VALUES(?,?,?,?,?,?,?)", row)
+
+        return write

@@ -59,8 +59,10 @@ OWNER_KIND = {
     "agent": "agent",
 }
 
-AlsoWrite = Callable[[sqlite3.Connection, Payment], None]
-"""Written in the same commit as a new payment's record (the request's idempotent response)."""
+AlsoWrite = Callable[[Payment], Callable[[sqlite3.Connection], None]]
+"""Given the new payment (on the event loop, before its record is queued), the write to make in
+the same commit as its record (the request's idempotent response). Work that needs no database
+(rendering, encrypting) belongs in the outer call, so the writer thread runs only SQL."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,9 +248,7 @@ class PaymentService:
             updated_ns=now,
             initiated_by=actor.key_id,
         )
-        await self.records.insert(
-            payment, None if also is None else (lambda connection: also(connection, payment))
-        )
+        await self.records.insert(payment, None if also is None else also(payment))
         return payment
 
     def _event(

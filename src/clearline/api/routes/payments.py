@@ -9,6 +9,7 @@ operators and for the customer who was paid (the merchant).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
@@ -71,10 +72,10 @@ class Payer:
             assert slot is not None and key is not None
             bodies: list[bytes] = []
 
-            def store_response(connection: sqlite3.Connection, payment: Payment) -> None:
+            def store_response(payment: Payment) -> Callable[[sqlite3.Connection], None]:
                 bodies.append(rendered(payment))
-                self.idempotency.records.insert(
-                    connection, *slot, 201, bodies[-1], payment.created_ns
+                return self.idempotency.records.inserting(
+                    *slot, 201, bodies[-1], payment.created_ns
                 )
 
             payment = await service.create_payment(
