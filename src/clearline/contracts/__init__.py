@@ -1,0 +1,1 @@
+"""Programmable payments: Numscript, contracts."""
