@@ -3,10 +3,12 @@ voided). Each decision is an audit event."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from clearline.access import Principal
 from clearline.api import schemas as s
 from clearline.api.deps import IdemKey, PlatformDep, resource_id
 from clearline.api.guard import Caller, GuardedRoute, roles
@@ -15,8 +17,22 @@ from clearline.api.pagination import Cursor, Limit, Page, decode_cursor, next_cu
 from clearline.api.render import payment_out
 from clearline.api.routes.customers import actor
 from clearline.api.routes.payments import STATE, rendered
+from clearline.payments import Payment
 
 router = APIRouter(route_class=GuardedRoute, tags=["reviews"])
+
+Decide = Callable[..., Awaitable[Payment]]
+
+
+async def _decide(
+    request: Request, caller: Principal, key: str | None, payment_id: int, decide: Decide
+) -> Response:
+    """An analyst's decision on a held payment, once per Idempotency-Key."""
+
+    async def handler(_: Any) -> tuple[int, bytes]:
+        return 200, rendered(await decide(payment_id, actor=actor(caller, key)))
+
+    return await idempotent(request, caller, key, handler)
 
 
 @router.get(
@@ -44,13 +60,10 @@ async def approve_review(
     key: IdemKey = None,
 ) -> Response:
     """Post the held funds (for a manual capture, the hold becomes the authorization)."""
-    identifier = resource_id(payment_id, "payment")
-
-    async def handler(_: Any) -> tuple[int, bytes]:
-        payment = await platform.payments.holds.approve_review(identifier, actor=actor(caller, key))
-        return 200, rendered(payment)
-
-    return await idempotent(request, caller, key, handler)
+    holds = platform.payments.holds
+    return await _decide(
+        request, caller, key, resource_id(payment_id, "payment"), holds.approve_review
+    )
 
 
 @router.post(
@@ -66,10 +79,7 @@ async def reject_review(
     key: IdemKey = None,
 ) -> Response:
     """Void the hold: the payer keeps the money."""
-    identifier = resource_id(payment_id, "payment")
-
-    async def handler(_: Any) -> tuple[int, bytes]:
-        payment = await platform.payments.holds.reject_review(identifier, actor=actor(caller, key))
-        return 200, rendered(payment)
-
-    return await idempotent(request, caller, key, handler)
+    holds = platform.payments.holds
+    return await _decide(
+        request, caller, key, resource_id(payment_id, "payment"), holds.reject_review
+    )
