@@ -203,15 +203,35 @@ _TRANSFER_FIELDS = (
 
 
 def trusted_transfer(
-    id: int, debit_account_id: int, credit_account_id: int, amount: int, code: int
+    id: int,
+    debit_account_id: int,
+    credit_account_id: int,
+    amount: int,
+    code: int,
+    flags: int = 0,
+    user_data_128: int = 0,
 ) -> Transfer:
-    """A plain transfer built without `Transfer`'s field checks, for an edge that has already
-    checked each value's type and range (the API's batch path: 128-bit ids, amount in
-    1..AMOUNT_MAX, code in 1..65535). The ledger's rules still apply when it is created."""
+    """A transfer built without `Transfer`'s field checks, for an edge that has already checked
+    each value's type and range (the API's batch path, the contracts room's executor: 128-bit
+    ids, amount in 1..AMOUNT_MAX, code in 1..65535, flags in 0..65535, a 128-bit
+    user_data_128). The ledger's rules still apply when it is created."""
     transfer = object.__new__(Transfer)
     for name, value in zip(
         _TRANSFER_FIELDS,
-        (id, debit_account_id, credit_account_id, amount, code, 0, 0, 0, 0, 0, 0, 0),
+        (
+            id,
+            debit_account_id,
+            credit_account_id,
+            amount,
+            code,
+            0,
+            0,
+            flags,
+            user_data_128,
+            0,
+            0,
+            0,
+        ),
         strict=True,
     ):
         object.__setattr__(transfer, name, value)

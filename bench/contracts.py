@@ -1,0 +1,224 @@
+"""Contracts benchmark: Numscript programs run on the ledger in batches, beside the ledger alone.
+
+Run: `python -m bench.contracts` (`--quick` for a short smoke run). Writes
+bench/results/contracts.json; docs/benchmarks.md records the figures with the command and machine.
+
+Each scenario runs on a fresh data directory with the platform's defaults: a sealed ledger
+(group commit, fsync, the verifiable log) and the platform database (WAL, synchronous=FULL).
+
+- `send`: `send [USD/2 1] (source = @users:N destination = @merchants:M)`, one posting.
+- `split`: `send [USD/2 100] (source = @users:N destination = { 1/2 to @merchants:M
+  1/4 to @fees remaining to @tax })`, a 3-way split with `remaining`: three linked transfers.
+
+For each, `Executor.execute` takes batches of `--batch` programs (variables differ per program:
+payer and merchant drawn from `--accounts` funded accounts); each batch is planned against exact
+balances, recorded (intents), committed to the ledger as one linked chain per program, and
+settled. Target (issue 14): at least 20,000 programs/s. Baselines in the same run:
+- `interpret only`: the same programs run in memory (`Program.run` on a `MemoryStore`): the
+  language's own ceiling;
+- `ledger alone`: the very transfers the executor made, pre-built, submitted straight to
+  `Ledger.create_transfers` on a fresh sealed ledger in the same batch sizes: the ceiling of
+  the ledger under these programs.
+Peak RSS of the process is printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from bench.common import machine, settle_heap, thaw_heap
+from clearline.contracts.addresses import SCRIPT_ACCOUNT_CODE, SCRIPT_TRANSFER_CODE, account_id
+from clearline.contracts.executions import SCHEMA
+from clearline.contracts.executor import Execution, Executor, Outcome
+from clearline.contracts.numscript import MemoryStore, Program, compile_program
+from clearline.db import PlatformStore
+from clearline.ledger import BATCH_EVENTS_MAX, Account, Ledger, Transfer, TransferFlags
+
+RESULTS = Path(__file__).parent / "results"
+SEND = """vars { account $payer account $merchant }
+send [USD/2 1] (source = $payer destination = $merchant)"""
+SPLIT = """vars { account $payer account $merchant }
+send [USD/2 100] (
+  source = $payer
+  destination = { 1/2 to $merchant 1/4 to @fees remaining to @tax }
+)"""
+FUND = """vars { account $payer }
+send [USD/2 100000000] (source = @world destination = $payer)"""
+
+
+@dataclass
+class Figure:
+    scenario: str
+    programs: int
+    transfers: int
+    executor_programs_per_s: float
+    interpret_programs_per_s: float
+    ledger_alone_programs_per_s: float
+    ledger_alone_transfers_per_s: float
+    refused: int
+
+
+def _variables(count: int, accounts: int, seed: int) -> list[dict[str, str]]:
+    rng = random.Random(seed)
+    return [
+        {"payer": f"users:{rng.randrange(accounts)}", "merchant": f"merchants:{rng.randrange(50)}"}
+        for _ in range(count)
+    ]
+
+
+def _open(directory: Path) -> tuple[Ledger, PlatformStore, Executor]:
+    ledger = Ledger.open(directory)
+    store = PlatformStore(directory, [SCHEMA])
+    return ledger, store, Executor(ledger, store)
+
+
+def run_scenario(
+    name: str, program: Program, programs: int, batch: int, accounts: int, console: Console
+) -> Figure:
+    variables = _variables(programs, accounts, seed=7)
+    fund = compile_program(FUND)
+    with tempfile.TemporaryDirectory(prefix="clearline-bench-contracts-") as work:
+        ledger, store, executor = _open(Path(work))
+        try:
+            executor.execute(
+                [Execution(1 + n, fund, {"payer": f"users:{n}"}) for n in range(accounts)]
+            )
+            next_id = 1_000_000
+            done: list[Outcome] = []
+            settle_heap()  # as the server does after start-up (bench.common)
+            started = time.perf_counter()
+            with Progress(console=console, transient=True) as progress:
+                task = progress.add_task(f"{name}: executor", total=programs)
+                for start in range(0, programs, batch):
+                    chunk = variables[start : start + batch]
+                    outcomes = executor.execute(
+                        [Execution(next_id + n, program, v) for n, v in enumerate(chunk)]
+                    )
+                    next_id += len(chunk)
+                    done.extend(outcomes)
+                    progress.advance(task, len(chunk))
+            executed = time.perf_counter() - started
+            thaw_heap()
+        finally:
+            store.close()
+            ledger.close()
+
+    refused = sum(1 for o in done if not o.ok)
+    chains = [_chain(o) for o in done]
+    del done
+    memory = MemoryStore({(f"users:{n}", "USD/2", ""): 10**8 for n in range(accounts)})
+    started = time.perf_counter()
+    for values in variables:
+        program.run(values, memory)
+    interpreted = time.perf_counter() - started
+
+    with tempfile.TemporaryDirectory(prefix="clearline-bench-contracts-ledger-") as work:
+        alone = _ledger_alone(Path(work), chains, batch, console, name)
+    transfers = sum(len(c) for c in chains)
+    return Figure(
+        name,
+        programs,
+        transfers,
+        programs / executed,
+        programs / interpreted,
+        programs / alone,
+        transfers / alone,
+        refused,
+    )
+
+
+def _chain(outcome: Outcome) -> list[Transfer]:
+    """The transfers the executor made for one program, rebuilt from its outcome."""
+    postings, transfer_ids = outcome.postings, outcome.transfer_ids
+    last = len(transfer_ids) - 1
+    return [
+        Transfer(
+            id=transfer_id,
+            debit_account_id=account_id(p.source, p.asset, p.color),
+            credit_account_id=account_id(p.destination, p.asset, p.color),
+            amount=p.amount,
+            code=SCRIPT_TRANSFER_CODE,
+            flags=int(TransferFlags.LINKED) if n < last else 0,
+            user_data_128=outcome.id,
+        )
+        for n, (p, transfer_id) in enumerate(zip(postings, transfer_ids, strict=True))
+    ]
+
+
+def _ledger_alone(
+    directory: Path, chains: list[list[Transfer]], batch: int, console: Console, name: str
+) -> float:
+    """Seconds the same transfers take straight into a fresh sealed ledger, `batch` programs
+    per call (accounts created first, untimed)."""
+    ids = sorted({i for c in chains for t in c for i in (t.debit_account_id, t.credit_account_id)})
+    with Ledger.open(directory) as ledger:
+        for start in range(0, len(ids), BATCH_EVENTS_MAX):
+            ledger.create_accounts(
+                [
+                    Account(id=i, asset="USD", code=SCRIPT_ACCOUNT_CODE)
+                    for i in ids[start : start + BATCH_EVENTS_MAX]
+                ]
+            )
+        calls = []
+        for start in range(0, len(chains), batch):
+            call = [t for c in chains[start : start + batch] for t in c]
+            calls.extend(call[i : i + BATCH_EVENTS_MAX] for i in range(0, len(call), 8_190))
+        settle_heap()
+        started = time.perf_counter()
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"{name}: ledger alone", total=len(calls))
+            for call in calls:
+                ledger.create_transfers(call)
+                progress.advance(task)
+        elapsed = time.perf_counter() - started
+        thaw_heap()
+        return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--programs", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=16_380)
+    parser.add_argument("--accounts", type=int, default=5_000)
+    parser.add_argument("--quick", action="store_true", help="20,000 programs: a smoke run")
+    args = parser.parse_args()
+    console = Console()
+    programs = 20_000 if args.quick else args.programs
+    figures = []
+    for name, text in (("send", SEND), ("split", SPLIT)):
+        figures.append(
+            run_scenario(name, compile_program(text), programs, args.batch, args.accounts, console)
+        )
+    table = Table(title=f"Numscript on the ledger, batches of {args.batch} ({machine()})")
+    for column in ("scenario", "programs/s", "interpret only", "ledger alone", "transfers/s"):
+        table.add_column(column, justify="right")
+    for f in figures:
+        table.add_row(
+            f.scenario,
+            f"{f.executor_programs_per_s:,.0f}",
+            f"{f.interpret_programs_per_s:,.0f}",
+            f"{f.ledger_alone_programs_per_s:,.0f}",
+            f"{f.executor_programs_per_s * f.transfers / f.programs:,.0f}",
+        )
+    console.print(table)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    console.print(f"peak RSS {peak:,.0f} MiB")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "contracts.json").write_text(
+        json.dumps({"machine": machine(), "figures": [asdict(f) for f in figures]}, indent=2)
+    )
+
+
+if __name__ == "__main__":
+    main()
