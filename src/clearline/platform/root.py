@@ -10,7 +10,7 @@ What a data directory holds, and which room owns it:
   and signed checkpoints), in one database;
 - `node.toml` and the log's key files: `chain` (origin, checkpoint interval, witnesses, keys);
 - `platform.sqlite`: `db`, holding each room's tables (`customers`, `payments`, `access`,
-  `idempotency`, `trail`);
+  `idempotency`, `trail`, `contracts`);
 - `keys/`: `vault` (the data keys personal data is encrypted under);
 - `platform.toml`: `platform` (settings, optional);
 - `models/current/`, `rules.yaml`, `risk_state.pickle`: `risk`, through `payments.risk_gate`.
@@ -41,6 +41,9 @@ from clearline.access import KeyStore, RateLimiter
 from clearline.access.idempotency import ENCRYPTED_COLUMNS as IDEMPOTENCY_ENCRYPTED
 from clearline.access.idempotency import SCHEMA as IDEMPOTENCY_SCHEMA
 from clearline.access.idempotency import IdempotencyRecords
+from clearline.contracts.executions import SCHEMA as CONTRACTS_SCHEMA
+from clearline.contracts.executor import Executor
+from clearline.contracts.numscript import ProgramCache
 from clearline.core.clock import Clock, SystemClock
 from clearline.core.errors import ClearlineError
 from clearline.customers import ENCRYPTED_COLUMNS as CUSTOMERS_ENCRYPTED
@@ -70,6 +73,7 @@ ROOM_SCHEMAS: tuple[Schema, ...] = (
     ACCESS_SCHEMA,
     IDEMPOTENCY_SCHEMA,
     TRAIL_SCHEMA,
+    CONTRACTS_SCHEMA,
 )
 """The platform database's tables, room by room; a new room adds its schema here."""
 
@@ -133,7 +137,8 @@ class Platform:
     """The services of one data directory. Attributes are the rooms' public faces: `ledger`,
     `store` (the platform database), `ring` (data keys), `trail` (audit), `keys` (API keys),
     `idempotency` (stored responses), `limiter` (rate limits), `directory` (customers and
-    accounts), `payments`."""
+    accounts), `payments`, `scripts` (Numscript programs on the ledger) and `programs` (the
+    compiled programs' cache)."""
 
     def __init__(self, data_directory: Path, clock: Clock, settings: Settings) -> None:
         self.data_directory, self.clock, self.settings = Path(data_directory), clock, settings
@@ -195,6 +200,10 @@ class Platform:
             review_timeout_s=self.settings.review_timeout_s,
             authorization_timeout_s=self.settings.authorization_timeout_s,
         )
+        self.scripts = Executor(ledger, self.store, self.clock)
+        self.scripts.recover()
+        self._closers.append(self.scripts.close)
+        self.programs = ProgramCache()
         self._closers.append(lambda: save_state(self.payments.gate, self.data_directory))
         self._closers.append(self._seal_before_closing)
 

@@ -33,6 +33,16 @@ AuditAction = Literal[
     "key.create",
     "key.revoke",
     "data_key.rotate",
+    "script.run",
+    "contract.create",
+    "contract.approve",
+    "contract.attest",
+    "contract.fulfil",
+    "contract.cancel",
+    "contract.release",
+    "contract.refund",
+    "contract.expire",
+    "contract.occurrence",
 ]
 ACTIONS: tuple[str, ...] = get_args(AuditAction)
 """Every action the trail records (append only: later rooms add theirs to `AuditAction`; the
