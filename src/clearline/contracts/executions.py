@@ -25,6 +25,7 @@ from typing import Any, Literal
 import orjson
 
 from clearline.contracts.numscript import Posting
+from clearline.contracts.records import CONTRACT_STEPS_SQL
 from clearline.db import PlatformStore, Schema
 
 SCHEMA = Schema(
@@ -50,6 +51,7 @@ CREATE TABLE script_account_meta(
   PRIMARY KEY(address, key)
 );
 """,
+        CONTRACT_STEPS_SQL,
     ),
 )
 

@@ -44,6 +44,7 @@ from clearline.access.idempotency import IdempotencyRecords
 from clearline.contracts.executions import SCHEMA as CONTRACTS_SCHEMA
 from clearline.contracts.executor import Executor
 from clearline.contracts.numscript import ProgramCache
+from clearline.contracts.service import ContractService
 from clearline.core.clock import Clock, SystemClock
 from clearline.core.errors import ClearlineError
 from clearline.customers import ENCRYPTED_COLUMNS as CUSTOMERS_ENCRYPTED
@@ -137,8 +138,8 @@ class Platform:
     """The services of one data directory. Attributes are the rooms' public faces: `ledger`,
     `store` (the platform database), `ring` (data keys), `trail` (audit), `keys` (API keys),
     `idempotency` (stored responses), `limiter` (rate limits), `directory` (customers and
-    accounts), `payments`, `scripts` (Numscript programs on the ledger) and `programs` (the
-    compiled programs' cache)."""
+    accounts), `payments`, `scripts` (Numscript programs on the ledger), `programs` (the
+    compiled programs' cache) and `contracts` (escrow, HTLC and program contracts)."""
 
     def __init__(self, data_directory: Path, clock: Clock, settings: Settings) -> None:
         self.data_directory, self.clock, self.settings = Path(data_directory), clock, settings
@@ -204,6 +205,10 @@ class Platform:
         self.scripts.recover()
         self._closers.append(self.scripts.close)
         self.programs = ProgramCache()
+        self.contracts = ContractService(
+            ledger, self.store, self.trail, self.scripts, self.programs, self.clock
+        )
+        self.contracts.recover()
         self._closers.append(lambda: save_state(self.payments.gate, self.data_directory))
         self._closers.append(self._seal_before_closing)
 
@@ -221,11 +226,12 @@ class Platform:
         return key
 
     async def run_background(self, expiry_every_s: float = EXPIRY_EVERY_S) -> None:
-        """The platform's background work, until cancelled: holds nobody acted on expire, and
-        the audit trail is sealed into the log."""
+        """The platform's background work, until cancelled: holds nobody acted on expire, the
+        audit trail is sealed into the log, and contracts past their deadlines end."""
         tasks = [
             asyncio.create_task(self.payments.expiry.run(expiry_every_s), name="hold expiry"),
             asyncio.create_task(self.trail.run_sealer(self.ledger), name="audit sealer"),
+            asyncio.create_task(self.contracts.run_background(), name="contract deadlines"),
         ]
         try:
             await asyncio.gather(*tasks)
