@@ -19,12 +19,16 @@ settled. Target (issue 14): at least 20,000 programs/s. Baselines in the same ru
 - `ledger alone`: the very transfers the executor made, pre-built, submitted straight to
   `Ledger.create_transfers` on a fresh sealed ledger in the same batch sizes: the ceiling of
   the ledger under these programs.
+- `htlc`: lock + fulfil pairs through `ContractService` from 32 threads (each step recorded
+  before its ledger chain, completed with its audit event), beside the same pending + post
+  pairs sent straight to the ledger from as many threads.
 Peak RSS of the process is printed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import resource
@@ -186,11 +190,88 @@ def _ledger_alone(
         return elapsed
 
 
+HTLC_THREADS = 32
+
+
+def run_htlc(pairs: int, console: Console) -> dict[str, float]:
+    """HTLC lock + fulfil pairs/s through `ContractService` (each step recorded, its ledger
+    chain, its audit event), from HTLC_THREADS threads; beside the same pending + post pairs
+    sent straight to the ledger from as many threads (no records, no audit)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from clearline.access import Principal
+    from clearline.contracts.records import Party
+    from clearline.core.ids import new_id
+    from clearline.ledger import AccountFlags
+    from clearline.platform import Platform
+    from clearline.trail import Actor
+
+    preimage = b"bench preimage"
+    condition = hashlib.sha256(preimage).hexdigest()
+    payee_key = Principal("payee-key", "operator", None)
+    actor = Actor("payee-key", "operator")
+    figures: dict[str, float] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="clearline-bench-htlc-") as work,
+        Platform.open(Path(work)) as platform,
+    ):
+        ledger = platform.ledger
+        bounded = int(AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
+        payers = list(range(8_000_001, 8_000_001 + HTLC_THREADS))
+        payee, bank = 8_100_001, 8_100_002
+        ledger.create_accounts(
+            [Account(id=i, asset="USD", code=100, flags=bounded) for i in payers]
+            + [Account(id=payee, asset="USD", code=100), Account(id=bank, asset="USD", code=1)]
+        )
+        ledger.create_transfers(
+            [Transfer(id=9_000_000 + n, debit_account_id=bank, credit_account_id=i,
+                      amount=10**12) for n, i in enumerate(payers)]
+        )  # fmt: skip
+        parties = [Party("payee", key_id="payee-key")]
+
+        def pair(payer: int) -> None:
+            contract = platform.contracts.create(
+                "htlc",
+                parties,
+                {"legs": [{"payer_account_id": payer, "payee_account_id": payee,
+                           "amount": 100}], "condition": condition, "timeout_s": 600},
+                actor,
+            )  # fmt: skip
+            platform.contracts.fulfil(contract.id, preimage.hex(), payee_key, actor)
+
+        def ledger_pair(payer: int) -> None:
+            hold = new_id()
+            ledger.create_transfers(
+                [Transfer(id=hold, debit_account_id=payer, credit_account_id=payee,
+                          amount=100, flags=int(TransferFlags.PENDING), timeout=600)]
+            )  # fmt: skip
+            ledger.create_transfers(
+                [Transfer(id=new_id(), debit_account_id=0, credit_account_id=0, amount=0,
+                          pending_id=hold, flags=int(TransferFlags.POST_PENDING_TRANSFER))]
+            )  # fmt: skip
+
+        for name, call in (("service", pair), ("ledger alone", ledger_pair)):
+            work_items = [payers[n % HTLC_THREADS] for n in range(pairs)]
+            settle_heap()
+            started = time.perf_counter()
+            with (
+                ThreadPoolExecutor(HTLC_THREADS) as pool,
+                Progress(console=console, transient=True) as progress,
+            ):
+                task = progress.add_task(f"htlc: {name}", total=pairs)
+                for _ in pool.map(call, work_items):
+                    progress.advance(task)
+            figures[name] = pairs / (time.perf_counter() - started)
+            thaw_heap()
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--programs", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=16_380)
     parser.add_argument("--accounts", type=int, default=5_000)
+    parser.add_argument("--htlc-pairs", type=int, default=5_000)
     parser.add_argument("--quick", action="store_true", help="20,000 programs: a smoke run")
     args = parser.parse_args()
     console = Console()
@@ -200,6 +281,7 @@ def main() -> None:
         figures.append(
             run_scenario(name, compile_program(text), programs, args.batch, args.accounts, console)
         )
+    htlc = run_htlc(1_000 if args.quick else args.htlc_pairs, console)
     table = Table(title=f"Numscript on the ledger, batches of {args.batch} ({machine()})")
     for column in ("scenario", "programs/s", "interpret only", "ledger alone", "transfers/s"):
         table.add_column(column, justify="right")
@@ -212,11 +294,24 @@ def main() -> None:
             f"{f.executor_programs_per_s * f.transfers / f.programs:,.0f}",
         )
     console.print(table)
+    console.print(
+        f"HTLC lock + fulfil through ContractService ({HTLC_THREADS} threads): "
+        f"{htlc['service']:,.0f} pairs/s; the same pending + post pairs straight to the ledger: "
+        f"{htlc['ledger alone']:,.0f} pairs/s"
+    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     console.print(f"peak RSS {peak:,.0f} MiB")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "contracts.json").write_text(
-        json.dumps({"machine": machine(), "figures": [asdict(f) for f in figures]}, indent=2)
+        json.dumps(
+            {
+                "machine": machine(),
+                "figures": [asdict(f) for f in figures],
+                "htlc_pairs_per_s": htlc,
+                "peak_rss_mib": peak,
+            },
+            indent=2,
+        )
     )
 
 

@@ -167,9 +167,9 @@ def _register_rooms() -> None:
     from clearline.api import cli as api_cli
 
     api_cli.register(app)
-    from clearline.contracts.numscript import cli as script_cli
+    from clearline.contracts import cli as contracts_cli
 
-    script_cli.register(app)
+    contracts_cli.register(app)
 
 
 def main() -> None:

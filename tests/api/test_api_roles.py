@@ -16,6 +16,7 @@ import pytest
 ROLES = ("admin", "operator", "analyst", "auditor", "customer")
 STAFF = ("admin", "operator", "analyst", "auditor")
 EVERYONE = ROLES
+CONTRACT_READERS = ("admin", "operator", "auditor", "customer")
 REVOCATION_WAIT_S = 10.0
 
 
@@ -179,7 +180,137 @@ ENDPOINTS: dict[str, tuple[tuple[str, ...], Call]] = {
         ("admin", "auditor"),
         lambda c, s: c.get(f"/v1/audit-events/{_sealed_event(s)}/proof"),
     ),
+    "POST /v1/scripts/dry-run": (
+        ("admin", "operator"),
+        lambda c, s: c.post("/v1/scripts/dry-run", json=SCRIPT),
+    ),
+    "POST /v1/scripts/run": (
+        ("admin", "operator"),
+        lambda c, s: c.post("/v1/scripts/run", json=SCRIPT),
+    ),
+    "GET /v1/scripts/executions/{id}": (
+        ("admin", "operator", "auditor"),
+        lambda c, s: c.get(f"/v1/scripts/executions/{_execution(s)}"),
+    ),
+    "POST /v1/contracts": (
+        ("admin", "operator"),
+        lambda c, s: c.post("/v1/contracts", json=_escrow(s, "payer", None)),
+    ),
+    "GET /v1/contracts": (CONTRACT_READERS, lambda c, s: c.get("/v1/contracts")),
+    "GET /v1/contracts/{id}": (
+        CONTRACT_READERS,
+        lambda c, s: c.get(f"/v1/contracts/{_contract(s, 'customer')}"),
+    ),
+    "POST /v1/contracts/{id}/approve": (
+        ("admin", "operator", "customer"),
+        lambda c, s: c.post(f"/v1/contracts/{_contract(s, _role_of(s, c))}/approve"),
+    ),
+    "POST /v1/contracts/{id}/attest": (
+        ("admin", "operator", "customer"),
+        lambda c, s: c.post(
+            f"/v1/contracts/{_contract(s, _role_of(s, c))}/attest", json={"milestone": "m1"}
+        ),
+    ),
+    "POST /v1/contracts/{id}/fulfil": (
+        ("admin", "operator", "customer"),
+        lambda c, s: c.post(
+            f"/v1/contracts/{_htlc(s, _role_of(s, c))}/fulfil", json={"preimage": PREIMAGE.hex()}
+        ),
+    ),
+    "POST /v1/contracts/{id}/cancel": (
+        ("admin", "operator", "customer"),
+        lambda c, s: c.post(f"/v1/contracts/{_htlc(s, _role_of(s, c))}/cancel"),
+    ),
+    "GET /v1/contracts/{id}/proof": (
+        ("admin", "operator", "auditor"),
+        lambda c, s: c.get(f"/v1/contracts/{_sealed_contract(s)}/proof"),
+    ),
 }
+
+PREIMAGE = b"roles preimage"
+
+
+def _role_of(scene: Scene, client: httpx.Client) -> str:
+    """Which role's key `client` sends (the matrix calls with one client per role)."""
+    sent = client.headers.get("authorization", "").removeprefix("Bearer ")
+    if sent == scene.api.admin_key:
+        return "admin"
+    if sent == scene.merchant.key:
+        return "customer"
+    return next(role for role, key in scene.keys.items() if key == sent)
+
+
+def _party(scene: Scene, role: str) -> dict[str, Any]:
+    """The party a key of `role` acts as: the merchant customer, or that role's key itself."""
+    if role == "customer":
+        return {"name": "actor", "customer_id": scene.merchant.customer_id}
+    key = scene.api.admin_key if role == "admin" else client_for(scene, role) and scene.keys[role]
+    return {"name": "actor", "key_id": key.split("_")[1]}
+
+
+def _escrow(scene: Scene, role: str, _: object) -> dict[str, Any]:
+    return {
+        "template": "escrow",
+        "parties": [_party(scene, role if role != "payer" else "customer")],
+        "escrow": {
+            "payer_account_id": scene.payer.account_id,
+            "payee_account_id": scene.merchant.account_id,
+            "amount": "1.00",
+            "asset": "USD",
+            "approvers": ["actor"],
+            "milestones": [{"name": "m1", "amount": "0.50", "attester": "actor"}],
+            "deadline_s": 3600,
+        },
+    }
+
+
+def _contract(scene: Scene, role: str) -> str:
+    response = scene.api.admin.post("/v1/contracts", json=_escrow(scene, role, None))
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _htlc(scene: Scene, role: str) -> str:
+    import hashlib
+
+    party = _party(scene, role)
+    body = {
+        "template": "htlc",
+        "parties": [{**party, "name": "payee"}],
+        "htlc": {
+            "legs": [
+                {
+                    "payer_account_id": scene.payer.account_id,
+                    "payee_account_id": scene.merchant.account_id,
+                    "amount": "1.00",
+                    "asset": "USD",
+                }
+            ],
+            "condition": hashlib.sha256(PREIMAGE).hexdigest(),
+            "timeout_s": 600,
+        },
+    }
+    response = scene.api.admin.post("/v1/contracts", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _sealed_contract(scene: Scene) -> str:
+    identifier = _contract(scene, "customer")
+    deadline = time.monotonic() + 30
+    while scene.api.admin.get(f"/v1/contracts/{identifier}/proof").status_code == 409:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    return identifier
+
+
+SCRIPT = {"program": "send [USD/2 1] (source = @world destination = @roles:sink)"}
+
+
+def _execution(scene: Scene) -> str:
+    response = scene.api.admin.post("/v1/scripts/run", json=SCRIPT)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
 
 
 def _sealed_event(scene: Scene) -> str:
@@ -214,6 +345,8 @@ def test_matrix_names_every_route(api_server: Any) -> None:
         .replace("{payment_id}", "{id}")
         .replace("{key_id}", "{id}")
         .replace("{event_id}", "{id}")
+        .replace("{execution_id}", "{id}")
+        .replace("{contract_id}", "{id}")
         for path, item in spec["paths"].items()
         for method in item
     }
@@ -234,7 +367,15 @@ def test_the_document_names_the_roles_this_matrix_tests(api_server: Any) -> None
 
 
 def _generic(path: str) -> str:
-    for name in ("customer_id", "account_id", "payment_id", "key_id", "event_id"):
+    for name in (
+        "customer_id",
+        "account_id",
+        "payment_id",
+        "key_id",
+        "event_id",
+        "execution_id",
+        "contract_id",
+    ):
         path = path.replace("{" + name + "}", "{id}")
     return path
 
@@ -329,6 +470,8 @@ def test_no_valid_key_is_401(
         .replace("/decisions/{id}", f"/decisions/{scene.payment_id}")
         .replace("/keys/{id}", "/keys/0123456789abcdef")
         .replace("/audit-events/{id}", f"/audit-events/{scene.payment_id}")
+        .replace("/scripts/executions/{id}", f"/scripts/executions/{scene.payment_id}")
+        .replace("/contracts/{id}", f"/contracts/{scene.payment_id}")
     )
     body = None if method in ("GET", "DELETE") else {}
     response = client.request(method, path, json=body, params={"from": 1, "to": 1})

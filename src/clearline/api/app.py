@@ -33,6 +33,7 @@ from clearline.api.problems import allowed_by_path, install
 from clearline.api.routes import (
     accounts,
     audit,
+    contracts,
     customers,
     decisions,
     health,
@@ -40,6 +41,7 @@ from clearline.api.routes import (
     payments,
     proofs,
     reviews,
+    scripts,
     transfers,
 )
 from clearline.platform import Platform
@@ -55,6 +57,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     proofs.router,
     keys.router,
     audit.router,
+    scripts.router,
+    contracts.router,
 )
 DESCRIPTION = (
     "Exact money movement, real-time risk decisions with reasons, and a verifiable settlement "

@@ -346,3 +346,73 @@ class KeyOut(BaseModel):
 
 class NewKeyOut(KeyOut):
     key: str | None = Field(description="shown once; store it now (null in an idempotent replay)")
+
+
+PROGRAM_CHARS_MAX = 65_536
+VARIABLES_MAX = 256
+VARIABLE_NAME_PATTERN = r"^[a-z_][a-z0-9_]{0,127}$"
+FEATURE_FLAG_PATTERN = r"^[a-z0-9-]{1,64}$"
+VariableName = Annotated[str, Field(pattern=VARIABLE_NAME_PATTERN)]
+VariableValue = Annotated[str, Field(max_length=4096)]
+FeatureFlag = Annotated[str, Field(pattern=FEATURE_FLAG_PATTERN)]
+
+
+class ScriptIn(Strict):
+    program: str = Field(
+        min_length=1, max_length=PROGRAM_CHARS_MAX, description="Numscript source text"
+    )
+    variables: dict[VariableName, VariableValue] = Field(
+        default_factory=dict,
+        max_length=VARIABLES_MAX,
+        json_schema_extra={"additionalProperties": False},
+        description='name (without $) -> value in Numscript literal syntax: "USD/2 100", '
+        '"users:bob" (an account, without @), "1/3", "12"',
+    )
+    feature_flags: list[FeatureFlag] = Field(
+        default_factory=list,
+        max_length=16,
+        description="experimental features, as `#![feature(...)]` in the program would enable",
+    )
+
+
+class PostingOut(BaseModel):
+    source: str = Field(description="account address, without @")
+    destination: str
+    amount: str = Field(description="integer, in the asset's minor units")
+    asset: str = Field(description="Numscript asset (USD/2)")
+    color: str = Field(description="empty unless the program uses asset colors")
+
+
+class DryRunOut(BaseModel):
+    postings: list[PostingOut]
+    tx_meta: dict[str, str]
+    account_meta: dict[str, dict[str, str]]
+
+
+class ScriptRunOut(BaseModel):
+    id: str = Field(description="the execution's id (GET /v1/scripts/executions/{id})")
+    status: Literal["done", "replayed"] = Field(
+        description="replayed: this execution had run before; nothing moved again"
+    )
+    postings: list[PostingOut]
+    transfer_ids: list[str] = Field(description="the ledger transfers, one per moving posting")
+    tx_meta: dict[str, str]
+    account_meta: dict[str, dict[str, str]]
+    error_code: str | None
+    error: str | None
+
+
+class ScriptExecutionOut(BaseModel):
+    id: str
+    status: Literal["pending", "done", "refused", "abandoned"] = Field(
+        description="pending: committing now; refused and abandoned moved nothing"
+    )
+    program_sha256: str
+    postings: list[PostingOut] = Field(description="empty unless done or pending")
+    transfer_ids: list[str] = Field(description="empty unless done or pending")
+    tx_meta: dict[str, str]
+    account_meta: dict[str, dict[str, str]]
+    error_code: str | None
+    error: str | None
+    created_at: str
+    completed_at: str | None

@@ -423,6 +423,7 @@ class Executor:
                     f"({AMOUNT_MAX}): split it",
                     code="amount_too_large",
                 )
+            ad.ledger_asset(asset)  # refuses `USD/3` here, before any row is written
             source = account_id(source_name, asset, color)
             destination = account_id(destination_name, asset, color)
             for address, ident, side in (

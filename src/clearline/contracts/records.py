@@ -13,6 +13,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -134,8 +135,8 @@ def _contract(row: Sequence[Any]) -> Contract:
         state=row[3],
         creator_key_id=row[4],
         parties=tuple(Party.from_document(p) for p in orjson.loads(row[5])),
-        terms=orjson.loads(row[6]),
-        data=orjson.loads(row[7]),
+        terms=json.loads(row[6]),
+        data=json.loads(row[7]),
         version=row[8],
         deadline_ns=row[9],
         latest_event_id=None if row[10] is None else int(row[10], 16),
@@ -274,8 +275,8 @@ class ContractRecords:
                         create.state,
                         create.creator_key_id,
                         orjson.dumps([p.document() for p in create.parties]).decode(),
-                        orjson.dumps(dict(create.terms)).decode(),
-                        orjson.dumps(dict(create.data)).decode(),
+                        json.dumps(dict(create.terms)),  # ids are 128-bit: not orjson
+                        json.dumps(dict(create.data)),
                         0,
                         create.deadline_ns,
                         None,
@@ -346,7 +347,7 @@ class ContractRecords:
                 " deadline_ns = ?, latest_event_id = ?, updated_ns = ? WHERE id = ?",
                 (
                     transition.state,
-                    orjson.dumps(dict(transition.data)).decode(),
+                    json.dumps(dict(transition.data)),
                     transition.deadline_ns,
                     format_id(event.id),
                     now_ns,

@@ -383,10 +383,7 @@ class ContractService:
             party = contract.party(name)
             if party is not None and _is(party, principal):
                 return name
-        raise tp.NotAllowed(
-            f"only {' or '.join(names) or 'a named party'} may {what} this contract",
-            code="not_a_party",
-        )
+        raise tp.NotAParty(f"only {' or '.join(names) or 'a named party'} may {what} this contract")
 
     @staticmethod
     def _remaining(contract: Contract) -> int:

@@ -24,7 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from clearline.core.errors import ClearlineError, InvalidInput
+from clearline.access import Forbidden
+from clearline.core.errors import Conflict, InvalidInput
 from clearline.core.ids import derive_id
 from clearline.ledger import AMOUNT_MAX, AccountFlags, TransferFlags
 
@@ -41,13 +42,19 @@ class InvalidTerms(InvalidInput):
     code = "invalid_terms"
 
 
-class NotAllowed(ClearlineError):
-    """The action is not one this contract allows now (its state, or who asks)."""
+class NotAllowed(Conflict):
+    """The action is not one this contract allows in its state."""
 
     code = "contract_state"
 
 
-class WrongPreimage(ClearlineError):
+class NotAParty(Forbidden):
+    """The caller is not the party this action needs."""
+
+    code = "not_a_party"
+
+
+class WrongPreimage(InvalidInput):
     code = "wrong_preimage"
 
 

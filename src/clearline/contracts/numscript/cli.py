@@ -22,7 +22,7 @@ from clearline.contracts.numscript.specs import run_specs
 
 script_app = typer.Typer(
     name="script",
-    help="Numscript programs: run spec files.",
+    help="Numscript programs: run them on the ledger, or run spec files.",
     no_args_is_help=True,
     add_completion=False,
 )

@@ -1,0 +1,103 @@
+"""The JSON shapes of `/v1/contracts`: one terms object per template. Amounts in requests are
+decimal strings in major units of their asset, as everywhere in the API; a contract's stored
+`terms` answer them in minor units (integers), as the ledger counts them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from clearline.api.schemas import AMOUNT_PATTERN, ASSET_PATTERN, ID_PATTERN, Strict
+
+NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
+
+
+class PartyIn(Strict):
+    name: str = Field(pattern=NAME_PATTERN, description="how the terms name this party")
+    customer_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    key_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class MilestoneIn(Strict):
+    name: str = Field(min_length=1, max_length=64)
+    amount: str = Field(pattern=AMOUNT_PATTERN)
+    attester: str = Field(pattern=NAME_PATTERN)
+
+
+class EscrowIn(Strict):
+    payer_account_id: str = Field(pattern=ID_PATTERN)
+    payee_account_id: str = Field(pattern=ID_PATTERN)
+    amount: str = Field(pattern=AMOUNT_PATTERN)
+    asset: str = Field(pattern=ASSET_PATTERN)
+    approvers: list[str] = Field(default_factory=list, max_length=32)
+    threshold: int | None = Field(default=None, ge=1, le=32, description="m of the approvers")
+    milestones: list[MilestoneIn] = Field(default_factory=list, max_length=64)
+    deadline_s: int = Field(ge=1, le=4_294_967_295, description="refunded after this long")
+
+
+class LegIn(Strict):
+    payer_account_id: str = Field(pattern=ID_PATTERN)
+    payee_account_id: str = Field(pattern=ID_PATTERN)
+    amount: str = Field(pattern=AMOUNT_PATTERN)
+    asset: str = Field(pattern=ASSET_PATTERN)
+
+
+class HtlcIn(Strict):
+    legs: list[LegIn] = Field(min_length=1, max_length=16)
+    condition: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="SHA-256 of the preimage")
+    timeout_s: int = Field(ge=1, le=4_294_967_295)
+
+
+class NumscriptIn(Strict):
+    program: str = Field(min_length=1, max_length=65_536)
+    variables: dict[str, str] = Field(default_factory=dict, max_length=256)
+    feature_flags: list[str] = Field(default_factory=list, max_length=16)
+
+
+class ContractIn(Strict):
+    template: Literal["escrow", "htlc", "numscript"]
+    parties: list[PartyIn] = Field(default_factory=list, max_length=32)
+    escrow: EscrowIn | None = None
+    htlc: HtlcIn | None = None
+    numscript: NumscriptIn | None = None
+
+
+class AttestIn(Strict):
+    milestone: str = Field(min_length=1, max_length=64)
+
+
+class FulfilIn(Strict):
+    preimage: str = Field(pattern=r"^([0-9a-fA-F]{2}){1,1024}$", description="hex")
+
+
+class PartyOut(Strict):
+    name: str
+    customer_id: str | None
+    key_id: str | None
+
+
+class StepOut(Strict):
+    step: str
+    status: Literal["pending", "done", "failed"]
+    action: str
+    actor_key_id: str
+    outcome: dict[str, Any] | None
+    event_id: str | None
+    at: str
+
+
+class ContractOut(Strict):
+    id: str
+    template: str
+    state: str
+    creator_key_id: str
+    parties: list[PartyOut]
+    terms: dict[str, Any]
+    data: dict[str, Any]
+    version: int
+    deadline: str | None
+    latest_event_id: str | None
+    created: str
+    updated: str
+    steps: list[StepOut]
