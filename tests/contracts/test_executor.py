@@ -208,12 +208,10 @@ def test_recover_settles_what_a_crash_left_pending(
     monkeypatch.setattr(executor.records, "complete", crash)  # dies before settling
     with pytest.raises(SystemExit):
         executor.execute([Execution(2, SPLIT, {"from": "alice"})])  # in the ledger, not settled
-    original_submit = executor._submit
-    monkeypatch.setattr(executor, "_submit", crash)
+    monkeypatch.setattr(executor_module, "submit_chains", crash)
     with pytest.raises(SystemExit):
         executor.execute([Execution(3, SPLIT, {"from": "alice"})])  # recorded, never submitted
     monkeypatch.undo()
-    del original_submit
     fresh = Executor(ledger, store, clock)
     assert fresh.recover() == 2
     two, three = fresh.execute(

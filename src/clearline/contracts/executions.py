@@ -19,12 +19,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
 
-from clearline.contracts.numscript import Posting
+from clearline.contracts.numscript import Posting, Program
 from clearline.contracts.records import CONTRACT_STEPS_SQL
 from clearline.db import PlatformStore, Schema
 
@@ -114,6 +114,52 @@ class Stored:
     error: str | None
     created_ns: int
     completed_ns: int | None
+
+
+OutcomeStatus = Literal["done", "refused", "replayed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """One program to run: `id` is its idempotency key (non-zero, 128-bit)."""
+
+    id: int
+    program: Program
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an execution did. `replayed`: it had been executed before; this is that outcome."""
+
+    id: int
+    status: OutcomeStatus
+    postings: tuple[Posting, ...] = ()
+    transfer_ids: tuple[int, ...] = ()
+    tx_meta: Mapping[str, str] = field(default_factory=dict)
+    account_meta: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    error_code: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "refused" and self.error_code is None
+
+
+def refused_outcome(ident: int, code: str, message: str) -> Outcome:
+    return Outcome(ident, "refused", error_code=code, error=message)
+
+
+def replayed_outcome(stored: Stored) -> Outcome:
+    """The outcome a retried id answers: what its record says happened."""
+    if stored.status == "done":
+        plan = stored.plan
+        return Outcome(
+            stored.id, "replayed", plan.postings, plan.transfer_ids, plan.tx_meta, plan.account_meta
+        )
+    return Outcome(
+        stored.id, "replayed", error_code=stored.error_code or stored.status, error=stored.error
+    )
 
 
 @dataclass(frozen=True, slots=True)

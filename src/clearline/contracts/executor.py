@@ -25,36 +25,43 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Final, Literal
+from dataclasses import dataclass
+from typing import Final
 
 from clearline.contracts import addresses as ad
+from clearline.contracts.chains import (
+    ExecutorError,
+    NewScriptAccount,
+    Planned,
+    Refusal,
+    create_script_accounts,
+    submit_chains,
+    transfer_ids,
+)
 from clearline.contracts.executions import (
     EMPTY_PLAN,
     Completion,
+    Execution,
     ExecutionRecords,
     Intent,
+    Outcome,
     Plan,
-    Stored,
+    refused_outcome,
+    replayed_outcome,
 )
 from clearline.contracts.numscript import Posting, Program, Result
+from clearline.contracts.numscript.program import program_key
 from clearline.core.clock import Clock, SystemClock
 from clearline.core.errors import ClearlineError, InvalidInput
-from clearline.core.ids import derive_id
 from clearline.db import PlatformStore
 from clearline.ledger import (
     AMOUNT_MAX,
     BATCH_EVENTS_MAX,
-    Account,
     Ledger,
-    Transfer,
-    TransferFlags,
 )
-from clearline.ledger.types import trusted_transfer
 
 BATCH_PROGRAMS_MAX: Final = 65_520
 """Most programs in one `execute` call."""
@@ -67,40 +74,6 @@ META_CACHE_MAX: Final = 65_536
 RETRIES_MAX: Final = 16
 """Rounds of reading missing accounts one batch may take before it gives up."""
 
-OutcomeStatus = Literal["done", "refused", "replayed"]
-_LINKED = int(TransferFlags.LINKED)
-
-
-@dataclass(frozen=True, slots=True)
-class Execution:
-    """One program to run: `id` is its idempotency key (non-zero, 128-bit)."""
-
-    id: int
-    program: Program
-    variables: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What an execution did. `replayed`: it had been executed before; this is that outcome."""
-
-    id: int
-    status: OutcomeStatus
-    postings: tuple[Posting, ...] = ()
-    transfer_ids: tuple[int, ...] = ()
-    tx_meta: Mapping[str, str] = field(default_factory=dict)
-    account_meta: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    error_code: str | None = None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status != "refused" and self.error_code is None
-
-
-class ExecutorError(ClearlineError):
-    code = "executor_error"
-
 
 class _Miss(Exception):
     """A balance the executor does not hold yet (internal: the program is run again)."""
@@ -110,17 +83,13 @@ _SHAS: dict[int, tuple[Program, str]] = {}
 
 
 def program_sha256(program: Program) -> str:
-    """The SHA-256 (hex) of a program's sorted feature flags and text: how it is stored."""
+    """How a program is stored: its cache key (`numscript.program.program_key`) in hex."""
     known = _SHAS.get(id(program))
     if known is not None and known[0] is program:
         return known[1]
-    digest = hashlib.sha256()
-    for flag in sorted(program.feature_flags):
-        digest.update(flag.encode() + b"\0")
-    digest.update(b"\1" + program.text.encode())
     if len(_SHAS) >= 4096:
         _SHAS.clear()
-    sha = _SHAS[id(program)] = (program, digest.hexdigest())
+    sha = _SHAS[id(program)] = (program, program_key(program.text, program.feature_flags).hex())
     return sha[1]
 
 
@@ -163,24 +132,15 @@ class _View:
 class _Chunk:
     """Programs planned together and committed together."""
 
-    planned: list[_Planned]
+    planned: list[Planned]
     refused: list[tuple[Intent, str, str]]
     waiting: list[Execution]
     staged: dict[int, list[int]]
     """The script accounts' totals after the chunk."""
     meta: dict[tuple[str, str], str]
-    creating: list[tuple[str, str, str, int]]
+    creating: list[NewScriptAccount]
     bound: bool
     """Whether a program touches a ledger account (the ledger may refuse part of it)."""
-
-
-@dataclass(slots=True)
-class _Planned:
-    """One execution planned in a batch: its record, its moves and the accounts it creates."""
-
-    intent: Intent
-    moves: list[tuple[int, int, int]]
-    """(debit id, credit id, amount) of each posting that moves money, in order."""
 
 
 class Executor:
@@ -246,7 +206,7 @@ class Executor:
                 if settling is not None:
                     outcomes[ident] = dataclasses.replace(settling, status="replayed")
                 elif stored.status != "pending":
-                    outcomes[ident] = _replayed(stored)
+                    outcomes[ident] = replayed_outcome(stored)
                 else:
                     raise ExecutorError(
                         f"execution {ident:032x} was interrupted and is not settled yet: "
@@ -300,7 +260,7 @@ class Executor:
         with a ledger account is waited for before the next is planned, since the ledger may
         refuse some of it. Returns what must wait for the next round."""
         waiting: list[Execution] = []
-        in_flight: tuple[_Chunk, Future[list[tuple[str, str] | None]]] | None = None
+        in_flight: tuple[_Chunk, Future[list[Refusal | None]]] | None = None
         try:
             for start in range(0, len(todo), CHUNK_PROGRAMS):
                 chunk = self._plan_chunk(todo[start : start + CHUNK_PROGRAMS], outcomes)
@@ -347,8 +307,8 @@ class Executor:
 
     def _plan(
         self, todo: list[Execution], outcomes: dict[int, Outcome]
-    ) -> tuple[list[_Planned], list[Intent], list[Execution], set[int], bool]:
-        planned: list[_Planned] = []
+    ) -> tuple[list[Planned], list[Intent], list[Execution], set[int], bool]:
+        planned: list[Planned] = []
         refused: list[Intent] = []
         waiting: list[Execution] = []
         uncertain: set[int] = set()
@@ -367,7 +327,7 @@ class Executor:
                     waiting.append(execution)
                     continue
                 refused.append(_intent(execution, EMPTY_PLAN))
-                outcomes[execution.id] = _refused(execution.id, error.code, str(error))
+                outcomes[execution.id] = refused_outcome(execution.id, error.code, str(error))
                 continue
             if unheld or misses:
                 misses |= unheld
@@ -386,11 +346,11 @@ class Executor:
                         self._batch_meta[(address, key)] = value
             plan = Plan(
                 result.postings,
-                _transfer_ids(execution.id, len(moves)),
+                transfer_ids(execution.id, len(moves)),
                 result.tx_meta,
                 result.account_meta,
             )
-            planned.append(_Planned(_intent(execution, plan), moves))
+            planned.append(Planned(_intent(execution, plan), moves))
             outcomes[execution.id] = Outcome(
                 execution.id,
                 "done",
@@ -459,15 +419,8 @@ class Executor:
             touched.add(destination)
         return moves, touched, bound, unheld, staged
 
-    def _apply(
-        self,
-        moves: Iterable[tuple[int, int, int]],
-        into: dict[int, list[int]],
-        *,
-        check: bool = False,
-    ) -> None:
-        """Add `moves` to the working balances `into` (script accounts only); with `check`,
-        refuse a total the ledger could not hold instead."""
+    def _apply(self, moves: Iterable[tuple[int, int, int]], into: dict[int, list[int]]) -> None:
+        """Add `moves` to the working balances `into` (script accounts only)."""
         bound = self._bound_assets
         for debit, credit, amount in moves:
             for ident, side in ((debit, 0), (credit, 1)):
@@ -475,19 +428,13 @@ class Executor:
                     continue
                 held = into.get(ident)
                 if held is None:
-                    base = into.get(ident) or self._balances.get(ident) or [0, 0]
+                    base = self._balances.get(ident) or [0, 0]
                     held = into[ident] = [base[0], base[1]]
                 held[side] += amount
-                if check and held[side] > AMOUNT_MAX:
-                    raise InvalidInput(
-                        "a posting would take an account's total past the ledger's largest "
-                        f"amount ({AMOUNT_MAX})",
-                        code="overflows_account",
-                    )
 
     # -- committing a round --------------------------------------------------------------------
 
-    def _write_and_submit(self, chunk: _Chunk) -> list[tuple[str, str] | None]:
+    def _write_and_submit(self, chunk: _Chunk) -> list[Refusal | None]:
         """On the committer thread: the chunk's records, then its accounts and chains."""
         self.records.write_intents(
             [p.intent for p in chunk.planned],
@@ -498,13 +445,14 @@ class Executor:
         if not chunk.planned:
             return []
         if chunk.creating:
-            self._create_accounts(chunk.creating)
-        return self._submit(chunk.planned)
+            create_script_accounts(self.ledger, chunk.creating)
+            self._known.update(a[3] for a in chunk.creating)
+        return submit_chains(self.ledger, chunk.planned)
 
     def _finish(
         self,
         chunk: _Chunk,
-        future: Future[list[tuple[str, str] | None]],
+        future: Future[list[Refusal | None]],
         outcomes: dict[int, Outcome],
     ) -> None:
         """On the caller's thread, once the chunk's commit has answered."""
@@ -526,7 +474,7 @@ class Executor:
                 continue
             code, message = failure
             completions.append(Completion(intent.id, "refused", code, message))
-            outcomes[intent.id] = _refused(intent.id, code, message)
+            outcomes[intent.id] = refused_outcome(intent.id, code, message)
         staged = chunk.staged
         if any(f is not None for f in failures):
             # a ledger account refused (only chunks with one are waited for before the next
@@ -581,66 +529,6 @@ class Executor:
         future.add_done_callback(settled)
         self._settled = future
 
-    def _create_accounts(self, accounts: list[tuple[str, str, str, int]]) -> None:
-        for start in range(0, len(accounts), BATCH_EVENTS_MAX):
-            chunk = accounts[start : start + BATCH_EVENTS_MAX]
-            results = self.ledger.create_accounts(
-                [
-                    Account(id=i, asset=ad.ledger_asset(s), code=ad.SCRIPT_ACCOUNT_CODE)
-                    for _, s, _, i in chunk
-                ]
-            )
-            for (address, *_), result in zip(chunk, results, strict=True):
-                if result.result not in ("ok", "exists"):
-                    raise ExecutorError(
-                        f"the ledger refused script account @{address}: {result.result}"
-                    )
-            self._known.update(a[3] for a in chunk)
-
-    def _submit(self, planned: list[_Planned]) -> list[tuple[str, str] | None]:
-        """Each execution's chain to the ledger, in calls of at most BATCH_EVENTS_MAX events
-        cut between chains; None for a committed chain, (code, message) for a refused one."""
-        answers: list[tuple[str, str] | None] = [None] * len(planned)
-        call: list[Transfer] = []
-        owners: list[int] = []  # the execution each transfer of `call` belongs to
-
-        def flush() -> None:
-            if not call:
-                return
-            for owner, result in zip(owners, self.ledger.create_transfers(call), strict=True):
-                code = str(result.result)
-                if code in ("ok", "exists", "linked_event_failed") or answers[owner]:
-                    continue
-                answers[owner] = ("ledger_" + code, _ledger_message(code))
-            call.clear()
-            owners.clear()
-
-        code = ad.SCRIPT_TRANSFER_CODE
-        for n, item in enumerate(planned):
-            moves = item.moves
-            if len(call) + len(moves) > BATCH_EVENTS_MAX:
-                flush()
-            last = len(moves) - 1
-            execution_id = item.intent.id
-            for index, ((debit, credit, amount), transfer_id) in enumerate(
-                zip(moves, item.intent.plan.transfer_ids, strict=True)
-            ):
-                # ids, amounts (1..AMOUNT_MAX), code and flags are checked above
-                call.append(
-                    trusted_transfer(
-                        transfer_id,
-                        debit,
-                        credit,
-                        amount,
-                        code,
-                        _LINKED if index < last else 0,
-                        execution_id,
-                    )
-                )
-                owners.append(n)
-        flush()
-        return answers
-
     # -- reading what is not held ------------------------------------------------------------
 
     def _load(self, misses: set[int]) -> None:
@@ -691,18 +579,6 @@ class Executor:
         self._meta_cache[pair] = value
 
 
-def _transfer_ids(execution_id: int, count: int) -> tuple[int, ...]:
-    """The ledger ids of an execution's transfers: consecutive from one derived from its id
-    (two executions' ranges meet only if two random 128-bit numbers fall within a few of each
-    other)."""
-    if not count:
-        return ()
-    first = derive_id(execution_id, "numscript postings")
-    if first + count >= ad.ID_MAX:
-        first = 1
-    return tuple(range(first, first + count))
-
-
 def _intent(execution: Execution, plan: Plan) -> Intent:
     program = execution.program
     return Intent(
@@ -712,35 +588,6 @@ def _intent(execution: Execution, plan: Plan) -> Intent:
         tuple(program.feature_flags),
         execution.variables,
         plan,
-    )
-
-
-def _refused(ident: int, code: str, message: str) -> Outcome:
-    return Outcome(ident, "refused", error_code=code, error=message)
-
-
-def _replayed(stored: Stored) -> Outcome:
-    if stored.status == "done":
-        plan = stored.plan
-        return Outcome(
-            stored.id, "replayed", plan.postings, plan.transfer_ids, plan.tx_meta, plan.account_meta
-        )
-    return Outcome(
-        stored.id, "replayed", error_code=stored.error_code or stored.status, error=stored.error
-    )
-
-
-_LEDGER_MESSAGES = {
-    "exceeds_credits": "insufficient funds in a ledger account: nothing moved",
-    "exceeds_debits": "a ledger account's credits may not exceed its debits: nothing moved",
-    "debit_account_not_found": "a ledger account does not exist",
-    "credit_account_not_found": "a ledger account does not exist",
-}
-
-
-def _ledger_message(code: str) -> str:
-    return _LEDGER_MESSAGES.get(
-        code, f"the ledger refused the program's postings ({code}): nothing moved"
     )
 
 
