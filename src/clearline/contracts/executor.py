@@ -27,7 +27,7 @@ import contextlib
 import dataclasses
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Final
 
@@ -110,7 +110,7 @@ class _View:
         self.read_ids.append(ident)
         if ad.bound_account(account) is not None:
             return ex._bound_balance(ident, account, asset)
-        held = ex._batch.get(ident) or ex._in_flight.get(ident) or ex._balances.get(ident)
+        held = ex._batch.get(ident) or ex._balances.get(ident)
         if held is None:
             self.misses.add(ident)
             raise _Miss
@@ -137,10 +137,7 @@ class _Chunk:
     waiting: list[Execution]
     staged: dict[int, list[int]]
     """The script accounts' totals after the chunk."""
-    meta: dict[tuple[str, str], str]
     creating: list[NewScriptAccount]
-    bound: bool
-    """Whether a program touches a ledger account (the ledger may refuse part of it)."""
 
 
 class Executor:
@@ -167,10 +164,6 @@ class Executor:
         """Executions committed to the ledger whose `done` row is still being written (their
         `pending` row and the ledger already make them durable: see `recover`)."""
         self._settled: Future[None] | None = None
-        self._in_flight: dict[int, list[int]] = {}
-        """The totals of the chunk being committed while the next is planned."""
-        self._in_flight_meta: dict[tuple[str, str], str] = {}
-        self._pool: ThreadPoolExecutor | None = None
 
     # -- the public entry points -----------------------------------------------------------------
 
@@ -255,40 +248,28 @@ class Executor:
     # -- one round of a batch ----------------------------------------------------------------
 
     def _round(self, todo: list[Execution], outcomes: dict[int, Outcome]) -> list[Execution]:
-        """Run what can run now, in chunks of at most CHUNK_PROGRAMS: chunk k + 1 is planned
-        while chunk k commits (its postings already in the balances it is planned on). A chunk
-        with a ledger account is waited for before the next is planned, since the ledger may
-        refuse some of it. Returns what must wait for the next round."""
+        """Run what can run now, in chunks of at most CHUNK_PROGRAMS, each planned, recorded and
+        committed before the next is planned; return what must wait for the next round."""
         waiting: list[Execution] = []
-        in_flight: tuple[_Chunk, Future[list[Refusal | None]]] | None = None
         try:
             for start in range(0, len(todo), CHUNK_PROGRAMS):
                 chunk = self._plan_chunk(todo[start : start + CHUNK_PROGRAMS], outcomes)
                 waiting.extend(chunk.waiting)
-                if in_flight is not None:
-                    self._finish(*in_flight, outcomes)
-                    in_flight = None
-                self._in_flight, self._in_flight_meta = chunk.staged, chunk.meta
                 self._batch, self._batch_meta = {}, {}
-                in_flight = (chunk, self._committer().submit(self._write_and_submit, chunk))
-                if chunk.bound:
-                    self._finish(*in_flight, outcomes)
-                    in_flight = None
-            if in_flight is not None:
-                self._finish(*in_flight, outcomes)
-                in_flight = None
+                try:
+                    failures = self._write_and_submit(chunk)
+                except BaseException:
+                    self._forget()
+                    raise
+                self._finish(chunk, failures, outcomes)
         finally:
-            if in_flight is not None:  # planning failed while a chunk was committing
-                with contextlib.suppress(BaseException):
-                    in_flight[1].result()
-                self._forget()
-            self._batch, self._batch_meta, self._in_flight, self._in_flight_meta = {}, {}, {}, {}
+            self._batch, self._batch_meta = {}, {}
         return waiting
 
     def _plan_chunk(self, todo: list[Execution], outcomes: dict[int, Outcome]) -> _Chunk:
         for _ in range(RETRIES_MAX):
             self._batch, self._batch_meta, self._creating = {}, {}, {}
-            planned, refused, waiting, misses, bound = self._plan(todo, outcomes)
+            planned, refused, waiting, misses = self._plan(todo, outcomes)
             if not misses:
                 return _Chunk(
                     planned,
@@ -298,16 +279,14 @@ class Executor:
                     ],
                     waiting,
                     self._batch,
-                    self._batch_meta,
                     list(self._creating.values()),
-                    bound,
                 )
             self._load(misses)
         raise ExecutorError("a batch kept reading accounts the ledger does not have")
 
     def _plan(
         self, todo: list[Execution], outcomes: dict[int, Outcome]
-    ) -> tuple[list[Planned], list[Intent], list[Execution], set[int], bool]:
+    ) -> tuple[list[Planned], list[Intent], list[Execution], set[int]]:
         planned: list[Planned] = []
         refused: list[Intent] = []
         waiting: list[Execution] = []
@@ -359,7 +338,7 @@ class Executor:
                 result.tx_meta,
                 result.account_meta,
             )
-        return planned, refused, waiting, misses, bool(uncertain)
+        return planned, refused, waiting, misses
 
     def _stage(
         self, postings: Sequence[Posting]
@@ -373,7 +352,7 @@ class Executor:
         unheld: set[int] = set()
         staged: dict[int, list[int]] = {}
         bound = False
-        batch, in_flight, balances = self._batch, self._in_flight, self._balances
+        batch, balances = self._batch, self._balances
         creating, known = self._creating, self._known
         account_id, bound_account = ad.account_id, ad.bound_account
         for source_name, destination_name, amount, asset, color in postings:
@@ -398,7 +377,7 @@ class Executor:
                     continue
                 held = staged.get(ident)
                 if held is None:
-                    base = batch.get(ident) or in_flight.get(ident) or balances.get(ident)
+                    base = batch.get(ident) or balances.get(ident)
                     if base is None:
                         unheld.add(ident)
                         base = [0, 0]
@@ -435,7 +414,7 @@ class Executor:
     # -- committing a round --------------------------------------------------------------------
 
     def _write_and_submit(self, chunk: _Chunk) -> list[Refusal | None]:
-        """On the committer thread: the chunk's records, then its accounts and chains."""
+        """The chunk's records, then its accounts and chains."""
         self.records.write_intents(
             [p.intent for p in chunk.planned],
             chunk.creating,
@@ -450,17 +429,9 @@ class Executor:
         return submit_chains(self.ledger, chunk.planned)
 
     def _finish(
-        self,
-        chunk: _Chunk,
-        future: Future[list[Refusal | None]],
-        outcomes: dict[int, Outcome],
+        self, chunk: _Chunk, failures: list[Refusal | None], outcomes: dict[int, Outcome]
     ) -> None:
-        """On the caller's thread, once the chunk's commit has answered."""
-        try:
-            failures = future.result()
-        except BaseException:
-            self._forget()
-            raise
+        """Once the chunk's commit has answered: outcomes, balances, rows."""
         completions = []
         for item, failure in zip(chunk.planned, failures, strict=True):
             intent = item.intent
@@ -477,8 +448,7 @@ class Executor:
             outcomes[intent.id] = refused_outcome(intent.id, code, message)
         staged = chunk.staged
         if any(f is not None for f in failures):
-            # a ledger account refused (only chunks with one are waited for before the next
-            # is planned): rebuild the chunk's balances from what committed
+            # a ledger account refused: rebuild the chunk's balances from what committed
             staged = {}
             for item, failure in zip(chunk.planned, failures, strict=True):
                 if failure is None:
@@ -488,8 +458,7 @@ class Executor:
             self._settle(completions, outcomes)
         if len(self._balances) > BALANCES_MAX:  # the oldest half: read again when touched
             for ident in list(self._balances)[: len(self._balances) - BALANCES_MAX // 2]:
-                if ident not in self._batch and ident not in self._in_flight:
-                    del self._balances[ident]
+                del self._balances[ident]
         if len(self._known) > 4 * BALANCES_MAX:  # creating a known account again answers exists
             self._known.clear()
 
@@ -498,20 +467,12 @@ class Executor:
         self._balances.clear()
         self._meta_cache.clear()
 
-    def _committer(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="clearline-contracts-commit")
-        return self._pool
-
     def close(self) -> None:
-        """Wait for the last rows to be written and stop the committer thread."""
+        """Wait for the last rows to be written."""
         with self._lock:
             if self._settled is not None:
                 with contextlib.suppress(BaseException):
                     self._settled.result()
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
 
     def _settle(self, completions: list[Completion], outcomes: dict[int, Outcome]) -> None:
         """Write the rows of what the ledger decided without waiting for them: the pending
@@ -565,8 +526,6 @@ class Executor:
         pair = (address, key)
         if pair in self._batch_meta:
             return self._batch_meta[pair]
-        if pair in self._in_flight_meta:
-            return self._in_flight_meta[pair]
         if pair in self._meta_cache:
             return self._meta_cache[pair]
         value = self.records.account_meta(address, key)
