@@ -143,6 +143,19 @@ def test_an_htlc_past_its_expiry_is_voided_and_cannot_be_fulfilled(
     )
 
 
+def test_a_cancel_after_the_expiry_records_the_htlc_expired(
+    platform: Platform, wallets: Wallets, clock: ManualClock
+) -> None:
+    """Found by the property below: the ledger voids the hold at its expiry, so a later cancel
+    (or fulfil) is refused by the ledger; the contract is expired, not left locked."""
+    payer, payee = wallets.make(funds=1_000), wallets.make()
+    service = platform.contracts
+    cid = htlc(service, [{"payer_account_id": payer, "payee_account_id": payee, "amount": 700}], 30)
+    clock.advance(seconds=31)
+    assert service.cancel(cid, BOB, as_actor(BOB)).state == "expired"
+    assert (wallets.balance(payer), wallets.pending_out(payer)) == (1_000, 0)
+
+
 def test_linked_legs_in_two_assets_settle_together(platform: Platform, wallets: Wallets) -> None:
     usd_payer, usd_payee = wallets.make("USD", 10_000), wallets.make("USD")
     cny_payer, cny_payee = wallets.make("CNY", 70_000), wallets.make("CNY")

@@ -414,20 +414,18 @@ def _transition(
     extra = {"ledger": refusal} if refusal else {}
     kind = step.split(":", 1)[0]
     if contract.template == "htlc":
+        action = f"contract.{kind}"
         if kind == "create":
-            state = "locked" if refusal is None else "failed"
-            return Transition(state, data, "contract.create", extra, contract.deadline_ns, extra)
-        if kind == "fulfil":
             if refusal is None:
-                return Transition("fulfilled", {**data, **details}, "contract.fulfil",
-                                  dict(details), None)  # fmt: skip
-            expired = refusal == "ledger_pending_transfer_expired"
-            return Transition("expired" if expired else contract.state, data, "contract.fulfil",
-                              extra, None if expired else contract.deadline_ns, extra)  # fmt: skip
-        if kind == "cancel":
-            state = "cancelled" if refusal is None else contract.state
-            return Transition(state, data, "contract.cancel", extra, None, extra)
-        return Transition("expired", data, "contract.expire", extra, None, extra)
+                return Transition("locked", data, action, extra, contract.deadline_ns, extra)
+            return Transition("failed", data, action, extra, None, extra)
+        if kind == "expire" or refusal == "ledger_pending_transfer_expired":
+            return Transition("expired", data, action, extra, None, extra)
+        if refusal is not None:  # nothing moved: still locked, still due at its expiry
+            return Transition(contract.state, data, action, extra, contract.deadline_ns, extra)
+        if kind == "fulfil":
+            return Transition("fulfilled", {**data, **details}, action, dict(details), None)
+        return Transition("cancelled", data, action, extra, None, extra)
     if contract.template == "escrow":
         released = int(data.get("released", 0))
         if kind == "create":
