@@ -266,39 +266,27 @@ class ExecutionRecords:
                     for sha, i in programs.items()
                 ],
             )
+            rows: list[tuple[Intent, str, str | None, str | None, int | None]]
+            rows = [(i, "pending", None, None, None) for i in intents]
+            rows += [(i, "refused", code, message, now_ns) for i, code, message in refused]
             connection.executemany(
                 "INSERT INTO script_executions(id, program_sha256, status, variables, plan,"
-                " created_ns) VALUES(?,?,'pending',?,?,?)",
+                " error_code, error, created_ns, completed_ns) VALUES(?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         f"{i.id:032x}",
                         i.program_sha256,
+                        status,
                         orjson.dumps(dict(i.variables)).decode(),
                         i.plan.encode().decode(),
+                        code,
+                        message,
                         now_ns,
+                        completed,
                     )
-                    for i in intents
+                    for i, status, code, message, completed in rows
                 ],
             )
-            if refused:
-                connection.executemany(
-                    "INSERT INTO script_executions(id, program_sha256, status, variables, plan,"
-                    " error_code, error, created_ns, completed_ns)"
-                    " VALUES(?,?,'refused',?,?,?,?,?,?)",
-                    [
-                        (
-                            f"{i.id:032x}",
-                            i.program_sha256,
-                            orjson.dumps(dict(i.variables)).decode(),
-                            i.plan.encode().decode(),
-                            code,
-                            message,
-                            now_ns,
-                            now_ns,
-                        )
-                        for i, code, message in refused
-                    ],
-                )
             if accounts:
                 connection.executemany(
                     "INSERT OR IGNORE INTO script_accounts(address, asset, color, ledger_id)"
