@@ -34,6 +34,7 @@ import random
 import resource
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,12 +43,24 @@ from rich.progress import Progress
 from rich.table import Table
 
 from bench.common import machine, settle_heap, thaw_heap
+from clearline.access import Principal
 from clearline.contracts.addresses import SCRIPT_ACCOUNT_CODE, SCRIPT_TRANSFER_CODE, account_id
 from clearline.contracts.executions import SCHEMA
 from clearline.contracts.executor import Execution, Executor, Outcome
 from clearline.contracts.numscript import MemoryStore, Program, compile_program
+from clearline.contracts.records import Party
+from clearline.core.ids import new_id
 from clearline.db import PlatformStore
-from clearline.ledger import BATCH_EVENTS_MAX, Account, Ledger, Transfer, TransferFlags
+from clearline.ledger import (
+    BATCH_EVENTS_MAX,
+    Account,
+    AccountFlags,
+    Ledger,
+    Transfer,
+    TransferFlags,
+)
+from clearline.platform import Platform
+from clearline.trail import Actor
 
 RESULTS = Path(__file__).parent / "results"
 SEND = """vars { account $payer account $merchant }
@@ -177,7 +190,9 @@ def _ledger_alone(
         calls = []
         for start in range(0, len(chains), batch):
             call = [t for c in chains[start : start + batch] for t in c]
-            calls.extend(call[i : i + BATCH_EVENTS_MAX] for i in range(0, len(call), 8_190))
+            calls.extend(
+                call[i : i + BATCH_EVENTS_MAX] for i in range(0, len(call), BATCH_EVENTS_MAX)
+            )
         settle_heap()
         started = time.perf_counter()
         with Progress(console=console, transient=True) as progress:
@@ -197,15 +212,6 @@ def run_htlc(pairs: int, console: Console) -> dict[str, float]:
     """HTLC lock + fulfil pairs/s through `ContractService` (each step recorded, its ledger
     chain, its audit event), from HTLC_THREADS threads; beside the same pending + post pairs
     sent straight to the ledger from as many threads (no records, no audit)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from clearline.access import Principal
-    from clearline.contracts.records import Party
-    from clearline.core.ids import new_id
-    from clearline.ledger import AccountFlags
-    from clearline.platform import Platform
-    from clearline.trail import Actor
-
     preimage = b"bench preimage"
     condition = hashlib.sha256(preimage).hexdigest()
     payee_key = Principal("payee-key", "operator", None)

@@ -4,6 +4,7 @@ another customer's money."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -194,7 +195,7 @@ ENDPOINTS: dict[str, tuple[tuple[str, ...], Call]] = {
     ),
     "POST /v1/contracts": (
         ("admin", "operator"),
-        lambda c, s: c.post("/v1/contracts", json=_escrow(s, "payer", None)),
+        lambda c, s: c.post("/v1/contracts", json=_escrow(s, "customer")),
     ),
     "GET /v1/contracts": (CONTRACT_READERS, lambda c, s: c.get("/v1/contracts")),
     "GET /v1/contracts/{id}": (
@@ -244,14 +245,18 @@ def _party(scene: Scene, role: str) -> dict[str, Any]:
     """The party a key of `role` acts as: the merchant customer, or that role's key itself."""
     if role == "customer":
         return {"name": "actor", "customer_id": scene.merchant.customer_id}
-    key = scene.api.admin_key if role == "admin" else client_for(scene, role) and scene.keys[role]
+    if role == "admin":
+        key = scene.api.admin_key
+    else:
+        client_for(scene, role)  # makes the role's key when the scene has none yet
+        key = scene.keys[role]
     return {"name": "actor", "key_id": key.split("_")[1]}
 
 
-def _escrow(scene: Scene, role: str, _: object) -> dict[str, Any]:
+def _escrow(scene: Scene, role: str) -> dict[str, Any]:
     return {
         "template": "escrow",
-        "parties": [_party(scene, role if role != "payer" else "customer")],
+        "parties": [_party(scene, role)],
         "escrow": {
             "payer_account_id": scene.payer.account_id,
             "payee_account_id": scene.merchant.account_id,
@@ -265,14 +270,12 @@ def _escrow(scene: Scene, role: str, _: object) -> dict[str, Any]:
 
 
 def _contract(scene: Scene, role: str) -> str:
-    response = scene.api.admin.post("/v1/contracts", json=_escrow(scene, role, None))
+    response = scene.api.admin.post("/v1/contracts", json=_escrow(scene, role))
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
 
 def _htlc(scene: Scene, role: str) -> str:
-    import hashlib
-
     party = _party(scene, role)
     body = {
         "template": "htlc",

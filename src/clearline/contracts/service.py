@@ -262,8 +262,7 @@ class ContractService:
             if contract is None:
                 continue
             with self._lock(contract.id):
-                self._drive(contract, step.step, step.actor,
-                            tp.Operations.from_document(step.operations))  # fmt: skip
+                self._resume(contract, step)
                 finished += 1
         return finished
 
@@ -287,9 +286,14 @@ class ContractService:
     def _finish_pending(self, contract: Contract) -> Contract | None:
         for step in self.records.steps(contract.id):
             if step.status == "pending":
-                return self._drive(contract, step.step, step.actor,
-                                   tp.Operations.from_document(step.operations))  # fmt: skip
+                return self._resume(contract, step)
         return None
+
+    def _resume(self, contract: Contract, step: Step) -> Contract:
+        """Drive a recorded, unfinished step with the operations it recorded."""
+        return self._drive(
+            contract, step.step, step.actor, tp.Operations.from_document(step.operations)
+        )
 
     def _drive(
         self,
