@@ -87,7 +87,7 @@ def _amount(text: str, spec: str) -> int:
     return minor_units(text, spec, asset_of(spec).scale)
 
 
-def _terms(body: c.ContractIn) -> tuple[dict[str, Any], str | None]:
+def service_terms(body: c.ContractIn) -> tuple[dict[str, Any], str | None]:
     """The service's terms (ids as integers, amounts in minor units) and the escrow's asset."""
     if body.template == "escrow" and body.escrow is not None:
         e = body.escrow
@@ -124,6 +124,17 @@ def _terms(body: c.ContractIn) -> tuple[dict[str, Any], str | None]:
     )
 
 
+def service_parties(body: c.ContractIn) -> list[Party]:
+    return [
+        Party(
+            p.name,
+            None if p.customer_id is None else resource_id(p.customer_id, "customer"),
+            p.key_id,
+        )
+        for p in body.parties
+    ]
+
+
 @router.post(
     "/v1/contracts",
     status_code=201,
@@ -135,15 +146,8 @@ async def create_contract(
 ) -> Response:
     """A contract from a template (escrow, htlc, or a Numscript program), its first step run:
     an escrow is funded, an HTLC's legs are held, a program is executed."""
-    terms, asset = _terms(body)
-    parties = [
-        Party(
-            p.name,
-            None if p.customer_id is None else resource_id(p.customer_id, "customer"),
-            p.key_id,
-        )
-        for p in body.parties
-    ]
+    terms, asset = service_terms(body)
+    parties = service_parties(body)
     identifier = None if key is None else key_derived_id("contract", caller.key_id, key)
 
     async def handler(_: Any) -> tuple[int, bytes]:
