@@ -135,3 +135,51 @@ def test_an_htlc_fulfilled_by_its_payee_over_http(
     assert api_server.balance(payee.account_id)["posted"] == "30.00"
     missing = api_server.operator.post("/v1/contracts", json={"template": "htlc"})
     problem_of(missing, 422, "terms_missing")
+
+
+def test_a_standing_order_runs_on_the_servers_clock_and_its_payer_cancels_another(
+    api_server: Any, problem_of: Callable[..., dict[str, Any]]
+) -> None:
+    payer, payee = api_server.party("Tenant"), api_server.party("Landlord", funds=None)
+    parties = [
+        {"name": "payer", "customer_id": payer.customer_id},
+        {"name": "payee", "customer_id": payee.customer_id},
+    ]
+    payment = {
+        "from_account_id": payer.account_id,
+        "to_account_id": payee.account_id,
+        "amount": "12.50",
+        "asset": "USD",
+    }
+    body = {
+        "template": "schedule",
+        "parties": parties,
+        "schedule": {"every_s": 1, "count": 2, "payment": payment},
+    }
+    created = api_server.operator.post("/v1/contracts", json=body)
+    assert created.status_code == 201 and created.json()["state"] == "active", created.text
+    url = f"/v1/contracts/{created.json()['id']}"
+    deadline = time.monotonic() + 30  # the server's sweep runs the occurrences every second
+    while api_server.operator.get(url).json()["state"] != "completed":
+        assert time.monotonic() < deadline, api_server.operator.get(url).json()
+        time.sleep(0.3)
+    order = api_server.client(payer.key).get(url).json()
+    assert order["data"]["succeeded"] == 2
+    assert [s["step"].split(":")[0] for s in order["steps"]] == [
+        "create",
+        "occurrence",
+        "occurrence",
+    ]
+    assert api_server.balance(payee.account_id)["posted"] == "25.00"
+
+    weekly = {**body, "schedule": {"cron": "0 9 * * 1", "timezone": "Asia/Shanghai",
+                                   "payment": payment}}  # fmt: skip
+    later = api_server.operator.post("/v1/contracts", json=weekly).json()
+    assert later["state"] == "active" and later["deadline"].endswith("01:00:00Z")
+    later_url = f"/v1/contracts/{later['id']}"
+    problem_of(api_server.client(payee.key).post(f"{later_url}/cancel"), 403, "not_a_party")
+    cancelled = api_server.client(payer.key).post(f"{later_url}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+    bad = {**body, "schedule": {"cron": "0 9 * * 1", "timezone": "Mars/Olympus",
+                                "payment": payment}}  # fmt: skip
+    problem_of(api_server.operator.post("/v1/contracts", json=bad), 422, "invalid_schedule")

@@ -5,10 +5,10 @@ steps that are idempotent and survive an interruption."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from contract_wallets import Wallets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +17,6 @@ from clearline.contracts import templates as tp
 from clearline.contracts.records import Party
 from clearline.contracts.service import ContractService
 from clearline.core.clock import ManualClock
-from clearline.ledger import Account, AccountFlags, Transfer
 from clearline.platform import Platform
 from clearline.trail import Actor
 
@@ -33,52 +32,6 @@ CONDITION = hashlib.sha256(PREIMAGE).hexdigest()
 
 def as_actor(principal: Principal) -> Actor:
     return Actor(principal.key_id, principal.role)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def platform(tmp_path: Path, clock: ManualClock) -> Iterator[Platform]:
-    opened = Platform.open(tmp_path / "data", clock=clock)
-    yield opened
-    opened.close()
-
-
-class Wallets:
-    """Bounded wallets funded from an unbounded bank account, per asset."""
-
-    def __init__(self, platform: Platform) -> None:
-        self.ledger = platform.ledger
-        self.next = 5_000_000
-
-    def make(self, asset: str = "USD", funds: int = 0) -> int:
-        self.next += 2
-        wallet, bank = self.next, self.next + 1
-        flags = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
-        self.ledger.create_accounts(
-            [Account(id=wallet, asset=asset, code=100, flags=flags),
-             Account(id=bank, asset=asset, code=1)]
-        )  # fmt: skip
-        if funds:
-            self.ledger.create_transfers(
-                [Transfer(id=self.next + 10**9, debit_account_id=bank, credit_account_id=wallet,
-                          amount=funds)]
-            )  # fmt: skip
-        return wallet
-
-    def balance(self, account: int) -> int:
-        return self.ledger.lookup_accounts([account])[0].balance
-
-    def pending_out(self, account: int) -> int:
-        return self.ledger.lookup_accounts([account])[0].debits_pending
-
-
-@pytest.fixture
-def wallets(platform: Platform) -> Wallets:
-    return Wallets(platform)
 
 
 def parties() -> list[Party]:

@@ -5,7 +5,9 @@ each contract id once its approval has returned. The parent kills it at a random
 several moments over the runs, reopens the data directory (recovery runs at open) and checks:
 every acknowledged approval is there; every contract is funded or released, with no step left
 pending; the payee holds exactly the released escrows' amounts and each escrow account exactly
-what it still owes (so no release happened twice, and none was lost).
+what it still owes (so no release happened twice, and none was lost). A second child runs a
+standing order on a manual clock, a minute per sweep, and is killed in the middle: after the
+restart every occurrence step is done and the payee holds exactly one payment per occurrence.
 """
 
 from __future__ import annotations
@@ -119,3 +121,72 @@ def test_a_killed_process_loses_no_step_and_doubles_none(tmp_path: Path) -> None
             [payee] = platform.ledger.lookup_accounts([7_002])
             assert payee.balance == released * AMOUNT
             assert released >= len(acked)
+
+
+ORDER_CHILD = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from clearline.contracts.records import Party
+    from clearline.core.clock import ManualClock
+    from clearline.ledger import Account, AccountFlags, Transfer
+    from clearline.platform import Platform
+    from clearline.trail import Actor
+
+    directory, amount = Path(sys.argv[1]), int(sys.argv[2])
+    clock = ManualClock()
+    platform = Platform.open(directory, clock=clock)
+    ledger = platform.ledger
+    payer, payee, bank = 7_001, 7_002, 7_003
+    bounded = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
+    ledger.create_accounts([
+        Account(id=payer, asset="USD", code=100, flags=bounded),
+        Account(id=payee, asset="USD", code=100, flags=bounded),
+        Account(id=bank, asset="USD", code=1),
+    ])
+    ledger.create_transfers(
+        [Transfer(id=9_001, debit_account_id=bank, credit_account_id=payer, amount=10**9)]
+    )
+    order = platform.contracts.create(
+        "schedule", [Party("payer", key_id="op")],
+        {"schedule": {"every_s": 60, "start_ns": clock.now_ns()},
+         "payment": {"from_account_id": payer, "to_account_id": payee, "amount": amount}},
+        Actor("op", "operator"), contract_id=20_000,
+    )
+    print("open", flush=True)
+    while True:
+        platform.contracts.sweep()
+        print("ack", platform.contracts.get(order.id).data["succeeded"], flush=True)
+        clock.advance(seconds=60)
+    """
+)
+
+
+def test_a_killed_standing_order_runs_each_occurrence_exactly_once(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    for run in range(3):
+        directory = tmp_path / f"order{run}"
+        child = subprocess.Popen(
+            [sys.executable, "-c", ORDER_CHILD, str(directory), str(AMOUNT)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert child.stdout is not None
+        assert child.stdout.readline().startswith("open")
+        kill_after, acked = rng.randrange(1, 30), 0
+        for line in child.stdout:
+            acked = int(line.split()[1])
+            if acked >= kill_after:
+                time.sleep(rng.random() * 0.005)  # somewhere inside the next occurrence
+                break
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        with Platform.open(directory) as platform:  # recovery runs here
+            order = platform.contracts.get(20_000)
+            steps = platform.contracts.steps(order.id)
+            assert all(step.status == "done" for step in steps), steps
+            occurrences = [s for s in steps if s.step.startswith("occurrence:")]
+            assert order.data["succeeded"] == len(occurrences) >= acked
+            [payee] = platform.ledger.lookup_accounts([7_002])
+            assert payee.balance == len(occurrences) * AMOUNT  # none lost, none doubled

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from clearline.api.schemas import AMOUNT_PATTERN, ASSET_PATTERN, ID_PATTERN, Strict
 
@@ -55,12 +55,44 @@ class NumscriptIn(Strict):
     feature_flags: list[str] = Field(default_factory=list, max_length=16)
 
 
+class PaymentIn(Strict):
+    from_account_id: str = Field(pattern=ID_PATTERN)
+    to_account_id: str = Field(pattern=ID_PATTERN)
+    amount: str = Field(pattern=AMOUNT_PATTERN)
+    asset: str = Field(pattern=ASSET_PATTERN)
+
+
+class ScheduleIn(Strict):
+    """A standing order: `payment` or `numscript` run at each occurrence of `cron` (in
+    `timezone`) or of `every_s` seconds from `start`, until `end` or `count` occurrences."""
+
+    cron: str | None = Field(
+        default=None, min_length=1, max_length=128, examples=["0 9 * * 1-5"],
+        description="five fields: minute hour day-of-month month day-of-week (Debian cron)",
+    )  # fmt: skip
+    every_s: int | None = Field(default=None, ge=1, le=316_224_000)
+    timezone: str = Field(default="UTC", min_length=1, max_length=64, examples=["Asia/Shanghai"])
+    start: AwareDatetime | None = Field(default=None, description="default: now")
+    end: AwareDatetime | None = None
+    count: int | None = Field(default=None, ge=1, le=1_000_000)
+    missed: Literal["run_all", "run_latest", "skip"] = Field(
+        default="run_all", description="what happens to occurrences later than grace_s"
+    )
+    grace_s: int = Field(default=300, ge=0, le=316_224_000)
+    stop_after_failures: int | None = Field(
+        default=None, ge=1, le=1_000, description="stop after this many refusals in a row"
+    )
+    payment: PaymentIn | None = None
+    numscript: NumscriptIn | None = None
+
+
 class ContractIn(Strict):
-    template: Literal["escrow", "htlc", "numscript"]
+    template: Literal["escrow", "htlc", "numscript", "schedule"]
     parties: list[PartyIn] = Field(default_factory=list, max_length=32)
     escrow: EscrowIn | None = None
     htlc: HtlcIn | None = None
     numscript: NumscriptIn | None = None
+    schedule: ScheduleIn | None = None
 
 
 class AttestIn(Strict):

@@ -115,6 +115,7 @@ class Transition:
     details: Mapping[str, Any] = field(default_factory=dict)
     deadline_ns: int | None = None
     outcome: Mapping[str, Any] = field(default_factory=dict)
+    failed: bool = False  # the step is recorded failed (the contract may go on)
 
 
 _CONTRACT_COLUMNS = (

@@ -2,19 +2,23 @@
 
 Guarantees:
 - Every step of a contract (`create`, `approve:<party>`, `attest:<milestone>`, `fulfil`,
-  `cancel`, `expire`, `run`) is recorded before its ledger operations are submitted, with ids
-  derived from the contract and the step; the ledger's answer, the contract's new state and the
-  step's audit event (`contract.*`, sealed into the verifiable log by the trail) are written
-  together after. A step that exists already is not run again: acting twice is answered with
-  the contract as it is (idempotent), and `recover()` finishes a step a crash interrupted with
-  the same ledger ids, so no step is lost or doubled.
+  `cancel`, `expire`, `occurrence:<time>`, `skip:<time>`) is recorded before its ledger
+  operations are submitted, with ids derived from the contract and the step; the ledger's
+  answer, the contract's new state and the step's audit event (`contract.*`, sealed into the
+  verifiable log by the trail) are written together after. A step that exists already is not
+  run again: acting twice is answered with the contract as it is (idempotent), and `recover()`
+  finishes a step a crash interrupted with the same ledger ids, so no step is lost or doubled.
 - Named parties act only as themselves: a caller acts as a party when its customer (a customer
   key) or its key id is the party's. Operators create contracts and may cancel them (a dispute);
   they approve, attest or fulfil only when they are the named party.
 - Steps of one contract run one at a time; different contracts' steps run concurrently.
-- `sweep()` (run every second by `run_background`) ends what time ends: an escrow past its
+- `sweep()` (run every second by `run_background`) does what time does: an escrow past its
   deadline is refunded, an HTLC past its expiry is expired (the ledger voids the holds at the
-  expiry by its clock; the sweep records it).
+  expiry by its clock; the sweep records it), a standing order's due occurrences run (or, late
+  beyond its grace, follow its missed policy: `schedules`), at most `OCCURRENCES_PER_SWEEP` per
+  contract per sweep. An occurrence's ledger ids derive from the contract and its time; a
+  refused one is recorded `failed` with the ledger's (or the program's) reason and the order
+  goes on, unless `stop_after_failures` refusals in a row stop it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from clearline.contracts import templates as tp
 from clearline.contracts.executor import Execution, Executor
 from clearline.contracts.numscript import NumscriptError, ProgramCache
 from clearline.contracts.records import Contract, ContractRecords, Party, Step, Transition
+from clearline.contracts.schedules import Schedule, occurrence_name
 from clearline.core.assets import asset as asset_of
 from clearline.core.clock import Clock
 from clearline.core.errors import ClearlineError, InvalidInput, NotFound
@@ -38,10 +43,12 @@ from clearline.db import PlatformStore
 from clearline.ledger import Account, Ledger, Transfer
 from clearline.trail import SYSTEM, Actor, AuditTrail
 
-TEMPLATES: Final = ("escrow", "htlc", "numscript")
+TEMPLATES: Final = ("escrow", "htlc", "numscript", "schedule")
 SWEEP_EVERY_S: Final = 1.0
 PARTIES_MAX: Final = 32
 NS: Final = 1_000_000_000
+OCCURRENCES_PER_SWEEP: Final = 64
+FAILURES_MAX: Final = 1_000
 
 
 class ContractService:
@@ -101,6 +108,7 @@ class ContractService:
             return self._finish_pending(existing) or existing
         now = self.clock.now_ns()
         names = {p.name for p in parties}
+        data: dict[str, Any] = {}
         if template == "htlc":
             checked = tp.htlc_terms(terms)
             operations = tp.htlc_lock(identifier, checked)
@@ -114,6 +122,14 @@ class ContractService:
             operations = tp.escrow_fund(identifier, checked, asset)
             deadline = now + checked["deadline_s"] * NS
             state = "funding"
+        elif template == "schedule":
+            checked, first = self._schedule_terms(terms, names, now)
+            operations = tp.NONE
+            deadline = first
+            data = {"next_index": 0, "next_ns": first, "next": occurrence_name(first),
+                    "occurrences": 0, "succeeded": 0, "failed": 0, "skipped": 0,
+                    "failures_in_a_row": 0}  # fmt: skip
+            state = "scheduling"
         else:
             checked = self._numscript_terms(terms)
             operations = tp.NONE
@@ -121,7 +137,7 @@ class ContractService:
             state = "running"
         contract = Contract(
             identifier, 0, template, state, actor.key_id, tuple(parties), checked,
-            {}, 0, deadline, None, now, now,
+            data, 0, deadline, None, now, now,
         )  # fmt: skip
         with self._lock(identifier):
             self.records.begin(None, contract, "create", "contract.create", actor,
@@ -129,6 +145,31 @@ class ContractService:
             stored = self.records.get(identifier)
             assert stored is not None
             return self._drive(stored, "create", actor, operations)
+
+    def _schedule_terms(
+        self, terms: Mapping[str, Any], names: set[str], now: int
+    ) -> tuple[dict[str, Any], int]:
+        schedule = Schedule.from_terms(terms.get("schedule") or {}, now)
+        payment, program = terms.get("payment"), terms.get("numscript")
+        if (payment is None) == (program is None):
+            raise tp.InvalidTerms("a schedule runs a `payment` or a `numscript` program: one")
+        checked: dict[str, Any] = {"schedule": schedule.terms()}
+        if payment is not None:
+            checked["payment"] = tp.schedule_payment_terms(payment)
+        elif isinstance(program, Mapping):
+            checked["numscript"] = self._numscript_terms(program)
+        else:
+            raise tp.InvalidTerms("numscript: {program, variables, feature_flags}")
+        stop = terms.get("stop_after_failures")
+        if stop is not None and (type(stop) is not int or not 0 < stop <= FAILURES_MAX):
+            raise tp.InvalidTerms(f"stop_after_failures: 1..{FAILURES_MAX} refusals in a row")
+        checked["stop_after_failures"] = stop
+        if "payer" not in names:
+            raise tp.InvalidTerms("a schedule names its `payer` party (who may cancel it)")
+        first = schedule.first_from(now)
+        if first is None:
+            raise tp.InvalidTerms("the schedule has no occurrence at or after now: nothing to run")
+        return checked, first[1]
 
     def _numscript_terms(self, terms: Mapping[str, Any]) -> dict[str, Any]:
         program = terms.get("program")
@@ -205,8 +246,13 @@ class ContractService:
         with self._lock(contract_id):
             contract = self.get(contract_id, principal)
             if principal.scope is not None:
-                self._acting_as(contract, principal, ["payee"], "cancel")
-            if contract.template == "htlc" and contract.state == "locked":
+                who = "payer" if contract.template == "schedule" else "payee"
+                self._acting_as(contract, principal, [who], "cancel")
+            if contract.template == "schedule":
+                contract = self._finish_pending(contract) or contract
+            if contract.template == "schedule" and contract.state == "active":
+                operations = tp.NONE
+            elif contract.template == "htlc" and contract.state == "locked":
                 operations = tp.htlc_resolve(contract_id, contract.terms, post=False)
             elif contract.template == "escrow" and contract.state == "funded":
                 operations = tp.escrow_move(
@@ -246,7 +292,49 @@ class ContractService:
                     if all(s in ("expired", "voided") for s in statuses):
                         self._step(current, "expire", "contract.expire", SYSTEM, tp.NONE)
                         changed += 1
+                elif current.template == "schedule" and current.state == "active":
+                    changed += self._occur(current, now)
         return changed
+
+    def _occur(self, contract: Contract, now: int) -> int:
+        """Run (or skip, by its missed policy) a standing order's due occurrences; how many
+        steps that took."""
+        schedule = Schedule(**contract.terms["schedule"])
+        steps = 0
+        while steps < OCCURRENCES_PER_SWEEP and contract.state == "active":
+            index, when = int(contract.data["next_index"]), int(contract.data["next_ns"])
+            if when > now:
+                break
+            if schedule.late(when, now) and schedule.missed != "run_all":
+                following, skipped, last = schedule.skip_until(
+                    index, when, now - schedule.grace_s * NS
+                )
+                keep_last = schedule.missed == "run_latest" and (
+                    following is None or following[1] > now
+                )
+                if keep_last:  # nothing on time is due: the latest late one runs
+                    skipped, following = skipped - 1, last
+                if skipped > 0:
+                    plan = {"skipped": skipped, "from_ns": when, "next": following}
+                    contract = self._step(
+                        contract, f"skip:{occurrence_name(when)}", "contract.occurrence",
+                        SYSTEM, tp.Operations(plan=plan),
+                    )  # fmt: skip
+                    steps += 1
+                    continue
+            plan = {"index": index, "when_ns": when, "next": schedule.next_after(index, when)}
+            payment = contract.terms.get("payment")
+            operations = (
+                tp.schedule_pay(contract.id, payment, plan)
+                if payment is not None
+                else tp.Operations(plan=plan)
+            )
+            contract = self._step(
+                contract, f"occurrence:{occurrence_name(when)}", "contract.occurrence", SYSTEM,
+                operations,
+            )  # fmt: skip
+            steps += 1
+        return steps
 
     async def run_background(self, every_s: float = SWEEP_EVERY_S) -> None:
         while True:
@@ -307,15 +395,17 @@ class ContractService:
         answer = self._submit(operations)
         if contract.template == "numscript" and step == "create":
             transition = self._run_program(contract)
+        elif contract.template == "schedule" and step.startswith("occurrence:"):
+            transition = self._occurrence(contract, operations.plan, answer)
         else:
-            transition = _transition(contract, step, answer, details or {})
+            transition = _transition(contract, step, answer, details or operations.plan)
         self.records.complete(
             contract,
             step,
             actor,
             transition,
             self.clock.now_ns(),
-            failed=answer.refusal is not None,
+            failed=answer.refusal is not None or transition.failed,
         )
         return self.get(contract.id)
 
@@ -343,26 +433,63 @@ class ContractService:
         return tp.Answer(None if refusal is None else f"ledger_{refusal}", codes)
 
     def _run_program(self, contract: Contract) -> Transition:
-        terms = contract.terms
+        result = self._execute(contract.terms, derive_id(contract.id, "numscript run"))
+        if "error" not in result:
+            return Transition(
+                "executed", result, "contract.create", {"postings": result.pop("postings")}
+            )
+        return Transition("failed", result, "contract.create", {"error": result["error"]})
+
+    def _execute(self, terms: Mapping[str, Any], execution_id: int) -> dict[str, Any]:
+        """Run a contract's program as execution `execution_id` (once: a re-run is answered
+        with the first outcome): its ids and transfers, and `error` if it was refused."""
         try:
             program = self.programs.get(terms["program"], terms["feature_flags"])
         except NumscriptError as error:
-            return Transition("failed", {}, "contract.create", {"error": error.code})
-        [outcome] = self.executor.execute(
-            [Execution(derive_id(contract.id, "numscript run"), program, terms["variables"])]
-        )
-        data = {
+            return {"execution_id": format_id(execution_id), "error": error.code}
+        [outcome] = self.executor.execute([Execution(execution_id, program, terms["variables"])])
+        result: dict[str, Any] = {
             "execution_id": format_id(outcome.id),
             "transfer_ids": [format_id(i) for i in outcome.transfer_ids],
         }
         if outcome.ok:
-            return Transition(
-                "executed", data, "contract.create", {"postings": len(outcome.postings)}
-            )
+            result["postings"] = len(outcome.postings)
+        else:
+            result["error"] = outcome.error_code
+        return result
+
+    def _occurrence(
+        self, contract: Contract, plan: Mapping[str, Any], answer: tp.Answer
+    ) -> Transition:
+        """What an occurrence makes of a standing order: its result in `last`, the counts, the
+        next occurrence (or completed), or stopped after too many refusals in a row."""
+        when = int(plan["when_ns"])
+        result: dict[str, Any] = {"at": occurrence_name(when)}
+        if "numscript" in contract.terms:
+            ran = self._execute(contract.terms["numscript"], tp.occurrence_id(contract.id, when))
+            ran.pop("postings", None)
+            result.update(ran)
+        else:
+            result["transfer_id"] = format_id(tp.occurrence_id(contract.id, when))
+            if answer.refusal is not None:
+                result["ledger"] = answer.refusal
+        failed = "error" in result or "ledger" in result
+        result["result"] = "failed" if failed else "ok"
+        data = dict(contract.data)
+        data["occurrences"] = int(data["occurrences"]) + 1
+        data["failed" if failed else "succeeded"] = (
+            int(data["failed" if failed else "succeeded"]) + 1
+        )
+        data["failures_in_a_row"] = int(data["failures_in_a_row"]) + 1 if failed else 0
+        data["last"] = result
+        stop = contract.terms.get("stop_after_failures")
+        state, deadline = _advance(data, plan["next"])
+        if stop is not None and data["failures_in_a_row"] >= stop and state == "active":
+            state, deadline = "stopped", None
+            data.pop("next_index", None), data.pop("next_ns", None), data.pop("next", None)
         return Transition(
-            "failed", {**data, "error": outcome.error_code}, "contract.create",
-            {"error": outcome.error_code},
-        )  # fmt: skip
+            state, data, "contract.occurrence", result, deadline, result, failed=failed
+        )
 
     def _open(
         self, contract_id: int, principal: Principal, template: str, states: tuple[str, ...]
@@ -464,4 +591,28 @@ def _transition(
         action = "contract.cancel" if kind == "cancel" else "contract.expire"
         state = "refunded" if kind == "cancel" else "expired"
         return Transition(state, data, action, {"refunded": refunded})
+    if contract.template == "schedule":
+        if kind == "create":
+            return Transition("active", data, "contract.create", {}, contract.deadline_ns)
+        if kind == "skip":
+            plan = details
+            data["occurrences"] = int(data["occurrences"]) + int(plan["skipped"])
+            data["skipped"] = int(data["skipped"]) + int(plan["skipped"])
+            state, deadline = _advance(data, plan["next"])
+            result = {"result": "skipped", "skipped": plan["skipped"],
+                      "from": occurrence_name(int(plan["from_ns"]))}  # fmt: skip
+            data["last"] = result
+            return Transition(state, data, "contract.occurrence", result, deadline, result)
+        data.pop("next_index", None), data.pop("next_ns", None), data.pop("next", None)
+        return Transition("cancelled", data, "contract.cancel", {})
     return Transition(contract.state, data, f"contract.{kind}", extra)
+
+
+def _advance(data: dict[str, Any], following: Sequence[int] | None) -> tuple[str, int | None]:
+    """Move a standing order's data to its next occurrence: its state and deadline."""
+    if following is None:
+        data.pop("next_index", None), data.pop("next_ns", None), data.pop("next", None)
+        return "completed", None
+    index, when = int(following[0]), int(following[1])
+    data.update(next_index=index, next_ns=when, next=occurrence_name(when))
+    return "active", when

@@ -1,4 +1,5 @@
-"""The contract templates' terms and state machines: escrow and the hashed timelock (HTLC).
+"""The contract templates' terms and state machines: escrow, the hashed timelock (HTLC) and the
+standing order (schedule).
 
 Each template validates its terms at creation (`InvalidTerms` names the field) and, for every
 action, says which ledger operations the step submits (`Operations`, ids derived from the
@@ -15,6 +16,10 @@ held as pending ledger transfers under one SHA-256 condition and one expiry, cre
 linked chain; the preimage posts every leg as one linked chain, so linked legs (the two sides of
 a cross-border exchange) settle together or not at all; expiry (or the payee's cancellation)
 voids them.
+
+Schedule (a standing order): a payment (one ledger transfer between two accounts) or a Numscript
+program, run at each occurrence of a schedule (`schedules`); each occurrence's ledger ids are
+derived from the contract and the occurrence's time, so it runs once whatever happens.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from clearline.ledger import AMOUNT_MAX, AccountFlags, TransferFlags
 ESCROW_ACCOUNT_CODE: Final = 701
 ESCROW_TRANSFER_CODE: Final = 72
 HTLC_TRANSFER_CODE: Final = 71
+SCHEDULE_TRANSFER_CODE: Final = 73
 TIMEOUT_MAX_S: Final = (1 << 32) - 1
 LEGS_MAX: Final = 16
 APPROVERS_MAX: Final = 32
@@ -107,13 +113,19 @@ class NewAccount:
 
 @dataclass(frozen=True, slots=True)
 class Operations:
+    """What a step submits to the ledger, and `plan`: what the step was decided to be (a
+    schedule's occurrence and the one after it), recorded with it so a resumed step completes
+    exactly as it was begun."""
+
     accounts: tuple[NewAccount, ...] = ()
     transfers: tuple[Op, ...] = ()
+    plan: Mapping[str, Any] = field(default_factory=dict)
 
     def document(self) -> dict[str, Any]:
         return {
             "accounts": [[f"{a.id:032x}", a.asset, a.code, a.flags] for a in self.accounts],
             "transfers": [t.document() for t in self.transfers],
+            **({"plan": dict(self.plan)} if self.plan else {}),
         }
 
     @classmethod
@@ -121,6 +133,7 @@ class Operations:
         return cls(
             tuple(NewAccount(int(a[0], 16), a[1], a[2], a[3]) for a in data["accounts"]),
             tuple(Op.from_document(t) for t in data["transfers"]),
+            data.get("plan") or {},
         )
 
 
@@ -339,4 +352,44 @@ def escrow_move(contract_id: int, step: str, to: int, amount: int) -> Operations
                 ESCROW_TRANSFER_CODE,
             ),
         )
+    )
+
+
+# -- schedule -----------------------------------------------------------------------------------
+
+
+def schedule_payment_terms(payment: Any) -> dict[str, Any]:
+    """Validated payment of a standing order: `from_account_id`, `to_account_id`, `amount`."""
+    if not isinstance(payment, Mapping):
+        raise InvalidTerms("payment: {from_account_id, to_account_id, amount}")
+    debit = _account(payment.get("from_account_id"), "payment.from_account_id")
+    credit = _account(payment.get("to_account_id"), "payment.to_account_id")
+    if debit == credit:
+        raise InvalidTerms("payment: the from and to accounts must differ")
+    return {
+        "from_account_id": debit,
+        "to_account_id": credit,
+        "amount": _amount(payment.get("amount"), "payment.amount"),
+    }
+
+
+def occurrence_id(contract_id: int, when_ns: int) -> int:
+    """The id of a standing order's occurrence (its transfer, or its program's execution)."""
+    return derive_id(contract_id, f"occurrence {when_ns}")
+
+
+def schedule_pay(
+    contract_id: int, payment: Mapping[str, Any], plan: Mapping[str, Any]
+) -> Operations:
+    return Operations(
+        transfers=(
+            Op(
+                occurrence_id(contract_id, plan["when_ns"]),
+                payment["from_account_id"],
+                payment["to_account_id"],
+                payment["amount"],
+                SCHEDULE_TRANSFER_CODE,
+            ),
+        ),
+        plan=plan,
     )

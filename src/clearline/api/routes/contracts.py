@@ -1,4 +1,5 @@
-"""Contracts: escrow, hashed timelocks and Numscript programs with a state machine and a history.
+"""Contracts: escrow, hashed timelocks, Numscript programs and standing orders, each with a state
+machine and a history.
 Operators create them; named parties act on them only as themselves (a customer key approves only
 as its customer); every step is an audit event sealed into the log, and
 `GET /v1/contracts/{id}/proof` proves the latest one."""
@@ -6,6 +7,7 @@ as its customer); every step is an audit event sealed into the log, and
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
@@ -27,6 +29,7 @@ from clearline.core.assets import asset as asset_of
 from clearline.core.ids import format_id, key_derived_id
 from clearline.platform import Platform
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 router = APIRouter(route_class=GuardedRoute, tags=["contracts"])
 READERS = ("operator", "auditor", "customer")
 PARTIES = ("operator", "customer")
@@ -119,9 +122,41 @@ def service_terms(body: c.ContractIn) -> tuple[dict[str, Any], str | None]:
         }, None
     if body.template == "numscript" and body.numscript is not None:
         return body.numscript.model_dump(), None
+    if body.template == "schedule" and body.schedule is not None:
+        return _schedule_terms(body.schedule), None
     raise ApiProblem(
         422, "terms_missing", f"a {body.template} contract needs its `{body.template}` terms"
     )
+
+
+def _schedule_terms(given: c.ScheduleIn) -> dict[str, Any]:
+    terms: dict[str, Any] = {
+        "schedule": {
+            "cron": given.cron,
+            "every_s": given.every_s,
+            "timezone": given.timezone,
+            "end_ns": None if given.end is None else _ns(given.end),
+            "count": given.count,
+            "missed": given.missed,
+            "grace_s": given.grace_s,
+            **({} if given.start is None else {"start_ns": _ns(given.start)}),
+        },
+        "stop_after_failures": given.stop_after_failures,
+    }
+    if given.payment is not None:
+        pay = given.payment
+        terms["payment"] = {
+            "from_account_id": resource_id(pay.from_account_id, "account"),
+            "to_account_id": resource_id(pay.to_account_id, "account"),
+            "amount": _amount(pay.amount, pay.asset),
+        }
+    if given.numscript is not None:
+        terms["numscript"] = given.numscript.model_dump()
+    return terms
+
+
+def _ns(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(microseconds=1) * 1_000
 
 
 def service_parties(body: c.ContractIn) -> list[Party]:
@@ -144,8 +179,9 @@ def service_parties(body: c.ContractIn) -> list[Party]:
 async def create_contract(
     body: c.ContractIn, request: Request, caller: Caller, platform: PlatformDep, key: IdemKey = None
 ) -> Response:
-    """A contract from a template (escrow, htlc, or a Numscript program), its first step run:
-    an escrow is funded, an HTLC's legs are held, a program is executed."""
+    """A contract from a template (escrow, htlc, a Numscript program, or a schedule: a standing
+    order), its first step run: an escrow is funded, an HTLC's legs are held, a program is
+    executed, a standing order waits for its first occurrence."""
     terms, asset = service_terms(body)
     parties = service_parties(body)
     identifier = None if key is None else key_derived_id("contract", caller.key_id, key)
@@ -283,7 +319,8 @@ async def cancel_contract(
     platform: PlatformDep,
     key: IdemKey = None,
 ) -> Response:
-    """The payee gives it up, or an operator stops it: the funds go back to the payer."""
+    """The payee gives it up, or an operator stops it: the funds go back to the payer. A
+    standing order is cancelled by its payer (or an operator): no further occurrence runs."""
     identifier = resource_id(contract_id, "contract")
     return await _act(
         request, caller, key, platform,
