@@ -158,6 +158,9 @@ def verify_trail(ctx: typer.Context) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    from clearline.api import contracts_cli
+
     app.command("serve")(serve)
     app.add_typer(keys_app, name="keys")
     app.add_typer(trail_app, name="trail")
+    contracts_cli.register(app)

@@ -261,7 +261,7 @@ class ContractService:
                 )  # fmt: skip
             else:
                 raise tp.NotAllowed(
-                    f"a {contract.template} contract that is {contract.state} cannot be cancelled"
+                    f"this {contract.template} contract is {contract.state}: it cannot be cancelled"
                 )
             return self._step(contract, "cancel", "contract.cancel", actor, operations)
 
@@ -496,7 +496,9 @@ class ContractService:
     ) -> Contract:
         contract = self.get(contract_id, principal)
         if contract.template != template:
-            raise tp.NotAllowed(f"this is a {contract.template} contract, not a {template}")
+            raise tp.NotAllowed(
+                f"this is a contract of template {contract.template}; that needs {template}"
+            )
         pending = self._finish_pending(contract)
         if pending is not None:
             contract = pending
