@@ -284,7 +284,7 @@ def test_a_cancelled_escrow_refunds_the_payer_once(world: World, tmp_path: Path)
     assert replayed.stdout.startswith("replayed: --id dispute-1 was answered before")
     again = invoke(world, "cancel", contract_id)  # without the key: a new request
     assert again.exit_code == 1
-    assert again.stderr.startswith("error: contract_state: a escrow contract that is refunded")
+    assert again.stderr.startswith("error: contract_state: this escrow contract is refunded")
     assert balances(world) == (50_000, 0)
 
 
@@ -400,3 +400,29 @@ def test_a_directory_a_server_holds_is_refused(world: World, tmp_path: Path) -> 
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith("error: platform_busy: ") and "/v1/contracts" in result.stderr
     assert balances(world) == (50_000, 0)
+
+
+def test_a_standing_order_from_a_file_runs_at_the_sweep_and_completes(
+    world: World, tmp_path: Path
+) -> None:
+    body = {
+        "template": "schedule",
+        "parties": [{"name": "payer", "customer_id": hex_id(BUYER)}],
+        "schedule": {
+            "every_s": 3600,
+            "count": 1,
+            "payment": {
+                "from_account_id": hex_id(world.payer),
+                "to_account_id": hex_id(world.payee),
+                "amount": "12.34",
+                "asset": "USD",
+            },
+        },
+    }
+    created = stdout_json(invoke(world, "create", str(write(tmp_path, body)), "--json"))
+    assert created["state"] == "active" and created["data"]["succeeded"] == 0
+    swept = invoke(world, "sweep")  # its first occurrence fell at its creation
+    assert swept.stdout.strip() == "swept: 1 contracts changed", swept.output
+    shown = stdout_json(invoke(world, "show", created["id"], "--json"))
+    assert shown["state"] == "completed" and shown["steps"][-1]["step"].startswith("occurrence:")
+    assert balances(world) == (50_000 - 1_234, 1_234)
