@@ -22,7 +22,10 @@ settled. Target (issue 14): at least 20,000 programs/s. Baselines in the same ru
 - `htlc`: lock + fulfil pairs through `ContractService` from 32 threads (each step recorded
   before its ledger chain, completed with its audit event), beside the same pending + post
   pairs sent straight to the ledger from as many threads.
-Peak RSS of the process is printed at the end.
+`CPU µs/prog` is the CPU time all the process's threads and its child processes (the ledger's
+hashing worker) used while the executor ran, per program: the machine is shared and has 2 CPUs,
+so it says how much work a program costs when the wall-clock rate is disturbed. Peak RSS of the
+process is printed at the end.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from bench.common import machine, settle_heap, thaw_heap
+from bench.common import machine, settle_heap, stat_cpu_seconds, thaw_heap
 from clearline.access import Principal
 from clearline.contracts.addresses import SCRIPT_ACCOUNT_CODE, SCRIPT_TRANSFER_CODE, account_id
 from clearline.contracts.executions import SCHEMA
@@ -80,6 +83,7 @@ class Figure:
     programs: int
     transfers: int
     executor_programs_per_s: float
+    executor_cpu_us_per_program: float
     interpret_programs_per_s: float
     ledger_alone_programs_per_s: float
     ledger_alone_transfers_per_s: float
@@ -92,6 +96,23 @@ def _variables(count: int, accounts: int, seed: int) -> list[dict[str, str]]:
         {"payer": f"users:{rng.randrange(accounts)}", "merchant": f"merchants:{rng.randrange(50)}"}
         for _ in range(count)
     ]
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds used so far by this process (all threads) and its live child processes."""
+    children: list[str] = []
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            children += (task / "children").read_text().split()
+        except OSError:  # the thread ended meanwhile
+            continue
+    total = time.process_time()
+    for pid in children:
+        try:
+            total += stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
+        except OSError:  # it ended meanwhile
+            continue
+    return total
 
 
 def _open(directory: Path) -> tuple[Ledger, PlatformStore, Executor]:
@@ -114,6 +135,7 @@ def run_scenario(
             next_id = 1_000_000
             done: list[Outcome] = []
             settle_heap()  # as the server does after start-up (bench.common)
+            cpu_started = _cpu_seconds()
             started = time.perf_counter()
             with Progress(console=console, transient=True) as progress:
                 task = progress.add_task(f"{name}: executor", total=programs)
@@ -126,6 +148,7 @@ def run_scenario(
                     done.extend(outcomes)
                     progress.advance(task, len(chunk))
             executed = time.perf_counter() - started
+            cpu = _cpu_seconds() - cpu_started
             thaw_heap()
         finally:
             store.close()
@@ -148,6 +171,7 @@ def run_scenario(
         programs,
         transfers,
         programs / executed,
+        cpu / programs * 1e6,
         programs / interpreted,
         programs / alone,
         transfers / alone,
@@ -289,12 +313,21 @@ def main() -> None:
         )
     htlc = run_htlc(1_000 if args.quick else args.htlc_pairs, console)
     table = Table(title=f"Numscript on the ledger, batches of {args.batch} ({machine()})")
-    for column in ("scenario", "programs/s", "interpret only", "ledger alone", "transfers/s"):
+    columns = (
+        "scenario",
+        "programs/s",
+        "CPU µs/prog",
+        "interpret only",
+        "ledger alone",
+        "transfers/s",
+    )
+    for column in columns:
         table.add_column(column, justify="right")
     for f in figures:
         table.add_row(
             f.scenario,
             f"{f.executor_programs_per_s:,.0f}",
+            f"{f.executor_cpu_us_per_program:,.1f}",
             f"{f.interpret_programs_per_s:,.0f}",
             f"{f.ledger_alone_programs_per_s:,.0f}",
             f"{f.executor_programs_per_s * f.transfers / f.programs:,.0f}",

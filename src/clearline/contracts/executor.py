@@ -17,6 +17,9 @@ Guarantees:
 - Durable, once. Every execution has an id (the caller's idempotency key; its ledger transfer
   ids derive from it): its plan is recorded before money moves (`executions`), and a retry of
   an id already executed answers the recorded outcome (`replayed`) instead of running again.
+  A chunk's settlement (one row) is written with the next chunk's records, or on its own after
+  the last chunk of a round, without waiting: until it is durable the executor answers its
+  replays from memory, and after a crash its pending rows and the ledger hold every fact.
   `recover()` settles what a crash interrupted.
 - One batch at a time (a lock); a batch holds at most `BATCH_PROGRAMS_MAX` programs.
 """
@@ -34,26 +37,26 @@ from typing import Final
 from clearline.contracts import addresses as ad
 from clearline.contracts.chains import (
     ExecutorError,
+    Move,
     NewScriptAccount,
-    Planned,
     Refusal,
+    append_chain,
     create_script_accounts,
     submit_chains,
     transfer_ids,
 )
 from clearline.contracts.executions import (
-    EMPTY_PLAN,
-    Completion,
     Execution,
     ExecutionRecords,
-    Intent,
     Outcome,
-    Plan,
+    Settlement,
+    Status,
+    done_outcome,
+    program_sha256,
     refused_outcome,
     replayed_outcome,
 )
 from clearline.contracts.numscript import Posting, Program, Result
-from clearline.contracts.numscript.program import program_key
 from clearline.core.clock import Clock, SystemClock
 from clearline.core.errors import ClearlineError, InvalidInput
 from clearline.db import PlatformStore
@@ -61,6 +64,7 @@ from clearline.ledger import (
     AMOUNT_MAX,
     BATCH_EVENTS_MAX,
     Ledger,
+    Transfer,
 )
 
 BATCH_PROGRAMS_MAX: Final = 65_520
@@ -71,44 +75,40 @@ BALANCES_MAX: Final = 262_144
 """Most script accounts whose balances the executor holds in memory (about 200 B each)."""
 META_CACHE_MAX: Final = 65_536
 """Most account metadata values held in memory."""
+IDS_MAX: Final = 65_536
+"""Most (address, asset, color) -> ledger id answers held in memory (about 250 B each)."""
+ASSETS_MAX: Final = 4_096
+"""Most Numscript assets remembered as valid in the ledger."""
 RETRIES_MAX: Final = 16
 """Rounds of reading missing accounts one batch may take before it gives up."""
+
+_BOUND = ad.BOUND_PREFIX
+_INTERRUPTED = "the process stopped before the ledger committed: nothing moved"
 
 
 class _Miss(Exception):
     """A balance the executor does not hold yet (internal: the program is run again)."""
 
 
-_SHAS: dict[int, tuple[Program, str]] = {}
-
-
-def program_sha256(program: Program) -> str:
-    """How a program is stored: its cache key (`numscript.program.program_key`) in hex."""
-    known = _SHAS.get(id(program))
-    if known is not None and known[0] is program:
-        return known[1]
-    if len(_SHAS) >= 4096:
-        _SHAS.clear()
-    sha = _SHAS[id(program)] = (program, program_key(program.text, program.feature_flags).hex())
-    return sha[1]
-
-
 class _View:
-    """The `Store` one program runs against: committed balances plus the batch's earlier
-    postings; records what it read and raises `_Miss` for an account not held."""
+    """The `Store` programs run against: committed balances plus the batch's earlier postings;
+    records what a program read (while `tracking`) and raises `_Miss` for an account not held,
+    adding it to `misses`."""
 
-    __slots__ = ("executor", "misses", "read_ids")
+    __slots__ = ("executor", "misses", "read_ids", "tracking")
 
     def __init__(self, executor: Executor) -> None:
         self.executor = executor
         self.read_ids: list[int] = []
         self.misses: set[int] = set()
+        self.tracking = True
 
     def balance(self, account: str, asset: str, color: str) -> int:
         ex = self.executor
-        ident = ad.account_id(account, asset, color)
-        self.read_ids.append(ident)
-        if ad.bound_account(account) is not None:
+        ident = ex._ids.get((account, asset, color)) or ex._ident(account, asset, color)
+        if self.tracking:
+            self.read_ids.append(ident)
+        if account.startswith(_BOUND):
             return ex._bound_balance(ident, account, asset)
         held = ex._batch.get(ident) or ex._balances.get(ident)
         if held is None:
@@ -132,12 +132,21 @@ class _View:
 class _Chunk:
     """Programs planned together and committed together."""
 
-    planned: list[Planned]
-    refused: list[tuple[Intent, str, str]]
+    executions: list[Execution]
+    """Those planned, in order."""
+    outcomes: list[Outcome]
+    """Their outcomes (done), in the same order."""
+    transfers: list[Transfer]
+    """Every planned execution's chain, one after another."""
+    sizes: list[int]
+    """How many of `transfers` each planned execution has."""
+    refused: list[tuple[Execution, str, str]]
     waiting: list[Execution]
     staged: dict[int, list[int]]
     """The script accounts' totals after the chunk."""
     creating: list[NewScriptAccount]
+    with_meta: list[int]
+    """Indexes into `executions` of those that set account metadata."""
 
 
 class Executor:
@@ -158,11 +167,18 @@ class Executor:
         """Script accounts the ledger has (created or found)."""
         self._creating: dict[int, tuple[str, str, str, int]] = {}
         """Script accounts the batch's programs move that the ledger may not have yet."""
+        self._ids: dict[tuple[str, str, str], int] = {}
+        """(address, asset, color) -> its ledger id (`addresses.account_id`)."""
+        self._assets: set[str] = set()
+        """Numscript assets the ledger can hold (`addresses.ledger_asset` answered)."""
         self._meta_cache: dict[tuple[str, str], str | None] = {}
         self._batch_meta: dict[tuple[str, str], str] = {}
-        self._settling: dict[int, Outcome] = {}
-        """Executions committed to the ledger whose `done` row is still being written (their
-        `pending` row and the ledger already make them durable: see `recover`)."""
+        self._settling: dict[int, dict[int, Outcome]] = {}
+        """Chunks committed to the ledger whose settlement is not durable yet -> the outcomes of
+        their executions the ledger refused (the others are done: their `pending` rows and the
+        ledger already make them durable, see `recover`)."""
+        self._unwritten: list[Settlement] = []
+        """Settlements to write with the next chunk's records (or at the end of the round)."""
         self._settled: Future[None] | None = None
 
     # -- the public entry points -----------------------------------------------------------------
@@ -194,17 +210,23 @@ class Executor:
                 raise InvalidInput(f"execution id {ident!r} is not a non-zero 128-bit integer")
         with self._lock:
             outcomes: dict[int, Outcome] = {}
+            settling = dict(self._settling)  # before reading: a chunk may settle meanwhile
             for ident, stored in self.records.find(ids).items():
-                settling = self._settling.get(ident)
-                if settling is not None:
-                    outcomes[ident] = dataclasses.replace(settling, status="replayed")
-                elif stored.status != "pending":
+                if stored.status != "pending":
                     outcomes[ident] = replayed_outcome(stored)
-                else:
+                    continue
+                refusals = None if stored.chunk is None else settling.get(stored.chunk)
+                if refusals is None:
                     raise ExecutorError(
                         f"execution {ident:032x} was interrupted and is not settled yet: "
                         "open the platform again (it settles interrupted executions at start)"
                     )
+                refusal = refusals.get(ident)
+                outcomes[ident] = (
+                    replayed_outcome(stored, done=True)
+                    if refusal is None
+                    else dataclasses.replace(refusal, status="replayed")
+                )
             todo = [e for e in executions if e.id not in outcomes]
             while todo:
                 todo = self._round(todo, outcomes)
@@ -217,33 +239,47 @@ class Executor:
                 self._settled.result()
 
     def recover(self) -> int:
-        """Settle the executions a crash left `pending`: done if their chain is in the ledger,
+        """Settle the executions a crash left pending: done if their chain is in the ledger,
         abandoned (nothing moved) if not. How many were settled."""
         with self._lock:
-            pending = self.records.pending()
-            if not pending:
+            if self._settled is not None:  # this executor's own settlements come first
+                with contextlib.suppress(BaseException):
+                    self._settled.result()
+            chunks = self.records.open_chunks()
+            if not chunks:
                 return 0
-            completions = []
+            pending = self.records.pending()
+            firsts = [s.plan.transfer_ids[0] for s in pending if s.plan.transfer_ids]
+            found: set[int] = set()
+            for start in range(0, len(firsts), BATCH_EVENTS_MAX):
+                wanted = firsts[start : start + BATCH_EVENTS_MAX]
+                found.update(t.id for t in self.ledger.lookup_transfers(wanted))
+            now_ns = self.clock.now_ns()
+            unsettled: dict[int, list[tuple[int, Status, str, str]]] = {c: [] for c in chunks}
+            metas: dict[int, list[tuple[str, str, str]]] = {c: [] for c in chunks}
             for stored in pending:
+                assert stored.chunk is not None, "a pending execution outside a chunk"
                 ids = stored.plan.transfer_ids
-                found = self.ledger.lookup_transfers(list(ids[:1])) if ids else []
-                if found or not ids:
-                    completions.append(
-                        Completion(stored.id, "done", account_meta=stored.plan.account_meta)
+                refusal = self._settling.get(stored.chunk, {}).get(stored.id)
+                if refusal is not None:  # its settlement failed to be written: the ledger said
+                    unsettled[stored.chunk].append(
+                        (stored.id, "refused", refusal.error_code or "", refusal.error or "")
+                    )
+                elif ids and ids[0] not in found:
+                    unsettled[stored.chunk].append(
+                        (stored.id, "abandoned", "interrupted", _INTERRUPTED)
                     )
                 else:
-                    completions.append(
-                        Completion(
-                            stored.id,
-                            "abandoned",
-                            "interrupted",
-                            "the process stopped before the ledger committed: nothing moved",
-                        )
-                    )
-            self.records.complete(completions, self.clock.now_ns()).result()
+                    metas[stored.chunk].extend(_meta_rows(stored.plan.account_meta))
+            settlements = [
+                Settlement(c, now_ns, tuple(unsettled[c]), tuple(metas[c])) for c in chunks
+            ]
+            self.records.settle(settlements, now_ns).result()
+            for chunk in chunks:
+                self._settling.pop(chunk, None)
             self._balances.clear()  # read again from the ledger when next touched
             self._meta_cache.clear()
-            return len(completions)
+            return len(pending)
 
     # -- one round of a batch ----------------------------------------------------------------
 
@@ -257,210 +293,340 @@ class Executor:
                 waiting.extend(chunk.waiting)
                 self._batch, self._batch_meta = {}, {}
                 try:
-                    failures = self._write_and_submit(chunk)
+                    chunk_id, failures = self._write_and_submit(chunk)
                 except BaseException:
                     self._forget()
                     raise
-                self._finish(chunk, failures, outcomes)
+                if chunk_id is not None:
+                    self._finish(chunk, chunk_id, failures, outcomes)
         finally:
             self._batch, self._batch_meta = {}, {}
+            self._write_settlements()
         return waiting
 
     def _plan_chunk(self, todo: list[Execution], outcomes: dict[int, Outcome]) -> _Chunk:
+        """Plan `todo` in order; a program that reads or moves an account not held stops the
+        planning there: the accounts the rest would miss too are read together, and planning
+        resumes with that program (those before it stand: they touched only held accounts)."""
+        self._batch, self._batch_meta, self._creating = {}, {}, {}
+        chunk = _Chunk([], [], [], [], [], [], {}, [], [])
+        view = _View(self)
+        view.tracking = False  # reads matter once a program touched a ledger account
+        uncertain: set[int] = set()
+        start = 0
         for _ in range(RETRIES_MAX):
-            self._batch, self._batch_meta, self._creating = {}, {}, {}
-            planned, refused, waiting, misses = self._plan(todo, outcomes)
-            if not misses:
-                return _Chunk(
-                    planned,
-                    [
-                        (i, outcomes[i.id].error_code or "", outcomes[i.id].error or "")
-                        for i in refused
-                    ],
-                    waiting,
-                    self._batch,
-                    list(self._creating.values()),
-                )
-            self._load(misses)
+            start = self._plan(todo, start, chunk, view, uncertain, outcomes)
+            if start == len(todo):
+                chunk.staged = self._batch
+                chunk.creating = list(self._creating.values())
+                return chunk
+            self._discover(todo[start + 1 :], view)
+            self._load(view.misses)
+            view.misses.clear()
         raise ExecutorError("a batch kept reading accounts the ledger does not have")
 
     def _plan(
-        self, todo: list[Execution], outcomes: dict[int, Outcome]
-    ) -> tuple[list[Planned], list[Intent], list[Execution], set[int]]:
-        planned: list[Planned] = []
-        refused: list[Intent] = []
-        waiting: list[Execution] = []
-        uncertain: set[int] = set()
-        misses: set[int] = set()
-        batch = self._batch
-        for execution in todo:
-            view = _View(self)
+        self,
+        todo: list[Execution],
+        start: int,
+        chunk: _Chunk,
+        view: _View,
+        uncertain: set[int],
+        outcomes: dict[int, Outcome],
+    ) -> int:
+        """Plan `todo[start:]` into `chunk` until a program misses an account (its index, the
+        accounts in `view.misses`); len(todo) when every one was planned."""
+        executions, planned, transfers, sizes = (
+            chunk.executions,
+            chunk.outcomes,
+            chunk.transfers,
+            chunk.sizes,
+        )
+        misses, read_ids = view.misses, view.read_ids
+        for index in range(start, len(todo)):
+            execution = todo[index]
+            if uncertain:
+                view.tracking = True
+                read_ids.clear()
             try:
                 result = execution.program.run(execution.variables, view)
-                moves, touched, bound, unheld, staged = self._stage(result.postings)
+                moves, bound, unheld = self._stage(result.postings)
             except _Miss:
-                misses |= view.misses
-                continue
+                return index
             except ClearlineError as error:
-                if uncertain and uncertain.intersection(view.read_ids):
-                    waiting.append(execution)
+                if uncertain and uncertain.intersection(read_ids):
+                    chunk.waiting.append(execution)
                     continue
-                refused.append(_intent(execution, EMPTY_PLAN))
+                chunk.refused.append((execution, error.code, str(error)))
                 outcomes[execution.id] = refused_outcome(execution.id, error.code, str(error))
                 continue
-            if unheld or misses:
-                misses |= unheld
-                continue  # this round is run again once the missing accounts are read
+            if unheld:
+                misses.update(unheld)
+                return index
             if uncertain and (
-                uncertain.intersection(view.read_ids) or uncertain.intersection(touched)
+                uncertain.intersection(read_ids)
+                or any(d in uncertain or c in uncertain for d, c, _ in moves)
             ):
-                waiting.append(execution)
+                self._unstage(moves)
+                chunk.waiting.append(execution)
                 continue
             if bound:
-                uncertain.update(touched)
-            batch.update(staged)
+                for debit, credit, _ in moves:
+                    uncertain.add(debit)
+                    uncertain.add(credit)
             if result.account_meta:
+                chunk.with_meta.append(len(planned))
                 for address, values in result.account_meta.items():
                     for key, value in values.items():
                         self._batch_meta[(address, key)] = value
-            plan = Plan(
-                result.postings,
-                transfer_ids(execution.id, len(moves)),
-                result.tx_meta,
-                result.account_meta,
+            ids = transfer_ids(execution.id, len(moves))
+            if ids:
+                append_chain(transfers, moves, ids[0], execution.id)
+            sizes.append(len(moves))
+            outcome = done_outcome(
+                execution.id, result.postings, ids, result.tx_meta, result.account_meta
             )
-            planned.append(Planned(_intent(execution, plan), moves))
-            outcomes[execution.id] = Outcome(
-                execution.id,
-                "done",
-                result.postings,
-                plan.transfer_ids,
-                result.tx_meta,
-                result.account_meta,
-            )
-        return planned, refused, waiting, misses
+            executions.append(execution)
+            planned.append(outcome)
+            outcomes[execution.id] = outcome
+        return len(todo)
+
+    def _discover(self, rest: list[Execution], view: _View) -> None:
+        """Run `rest` against the batch as it stands, staging nothing, to collect in
+        `view.misses` the accounts they would miss too (read together, before planning
+        resumes)."""
+        tracking, view.tracking = view.tracking, False
+        try:
+            for execution in rest:
+                try:
+                    result = execution.program.run(execution.variables, view)
+                    unheld = self._stage(result.postings, staging=False)[2]
+                except (_Miss, ClearlineError):
+                    continue
+                if unheld:
+                    view.misses.update(unheld)
+        finally:
+            view.tracking = tracking
 
     def _stage(
-        self, postings: Sequence[Posting]
-    ) -> tuple[list[tuple[int, int, int]], set[int], bool, set[int], dict[int, list[int]]]:
-        """One program's postings against the batch so far: (debit id, credit id, amount) of
-        each posting that moves money, the accounts touched, whether any is a ledger account,
-        the script accounts not held (the program must wait for them to be read), and the
-        script accounts' totals after it. Refuses what the ledger could not hold."""
-        moves: list[tuple[int, int, int]] = []
-        touched: set[int] = set()
-        unheld: set[int] = set()
-        staged: dict[int, list[int]] = {}
+        self, postings: Sequence[Posting], staging: bool = True
+    ) -> tuple[list[Move], bool, list[int] | None]:
+        """Stage one program's postings into the batch's balances (`self._batch`): (debit id,
+        credit id, amount) of each posting that moves money, whether any account is a ledger
+        account, and the script accounts not held (None if none; else nothing of the program
+        is staged: it must wait for them to be read). Refuses what the ledger could not hold,
+        staging nothing (`_unstage` takes a staged program back). `staging=False` stages
+        nothing and only finds what is not held."""
+        moves: list[Move] = []
+        unheld: list[int] | None = None
         bound = False
-        batch, balances = self._batch, self._balances
-        creating, known = self._creating, self._known
-        account_id, bound_account = ad.account_id, ad.bound_account
-        for source_name, destination_name, amount, asset, color in postings:
-            if amount > AMOUNT_MAX:
-                raise InvalidInput(
-                    f"a posting of {amount} {asset} exceeds the ledger's largest amount "
-                    f"({AMOUNT_MAX}): split it",
-                    code="amount_too_large",
-                )
-            ad.ledger_asset(asset)  # refuses `USD/3` here, before any row is written
-            source = account_id(source_name, asset, color)
-            destination = account_id(destination_name, asset, color)
-            for address, ident, side in (
-                (source_name, source, 0),
-                (destination_name, destination, 1),
-            ):
-                if bound_account(address) is not None:
-                    bound = True
-                    self._check_bound_asset(ident, address, asset)
-                    continue
-                if source == destination:
-                    continue
-                held = staged.get(ident)
-                if held is None:
-                    base = batch.get(ident) or balances.get(ident)
-                    if base is None:
-                        unheld.add(ident)
-                        base = [0, 0]
-                    held = staged[ident] = [base[0], base[1]]
-                    if ident not in known and ident not in creating:
-                        creating[ident] = (address, asset, color, ident)
-                held[side] += amount
-                if held[side] > AMOUNT_MAX:
+        batch, balances, ids, assets = self._batch, self._balances, self._ids, self._assets
+        staged: list[list[int] | None] = [None, None]  # the current posting's staged sides
+        amount = 0
+        try:
+            for source_name, destination_name, amount, asset, color in postings:
+                if amount > AMOUNT_MAX:
                     raise InvalidInput(
-                        "a posting would take an account's total past the ledger's largest "
-                        f"amount ({AMOUNT_MAX})",
-                        code="overflows_account",
+                        f"a posting of {amount} {asset} exceeds the ledger's largest amount "
+                        f"({AMOUNT_MAX}): split it",
+                        code="amount_too_large",
                     )
-            if source == destination:
-                continue  # moves nothing; the ledger refuses a transfer to the same account
-            moves.append((source, destination, amount))
-            touched.add(source)
-            touched.add(destination)
-        return moves, touched, bound, unheld, staged
+                if asset not in assets:
+                    ad.ledger_asset(asset)  # refuses `USD/3` here, before any row is written
+                    self._remember_asset(asset)
+                source = ids.get((source_name, asset, color)) or self._ident(
+                    source_name, asset, color
+                )
+                destination = ids.get((destination_name, asset, color)) or self._ident(
+                    destination_name, asset, color
+                )
+                staged[0] = staged[1] = None
+                for side, address, ident in (
+                    (0, source_name, source),
+                    (1, destination_name, destination),
+                ):
+                    if address.startswith(_BOUND):
+                        bound = True
+                        self._check_bound_asset(ident, address, asset)
+                    elif source == destination:
+                        continue
+                    elif not staging:
+                        if (batch.get(ident) or balances.get(ident)) is None:
+                            unheld = [ident] if unheld is None else [*unheld, ident]
+                    elif (
+                        held := batch.get(ident) or self._hold(ident, address, asset, color)
+                    ) is None:
+                        staging = False  # nothing of the program stays staged
+                        self._unstage(moves, staged, amount)
+                        unheld = [ident]
+                    else:
+                        staged[side] = held
+                        held[side] += amount
+                        if held[side] > AMOUNT_MAX:
+                            raise _overflow()
+                if source == destination:
+                    continue  # moves nothing; the ledger refuses a transfer to the same account
+                moves.append((source, destination, amount))
+        except BaseException:
+            if staging:  # take back what this program staged
+                self._unstage(moves, staged, amount)
+            raise
+        if len(moves) > BATCH_EVENTS_MAX:
+            if staging:
+                self._unstage(moves)
+            raise InvalidInput(
+                f"{len(moves)} postings exceed what one ledger call commits together "
+                f"({BATCH_EVENTS_MAX})",
+                code="too_many_postings",
+            )
+        return moves, bound, unheld
 
-    def _apply(self, moves: Iterable[tuple[int, int, int]], into: dict[int, list[int]]) -> None:
-        """Add `moves` to the working balances `into` (script accounts only)."""
+    def _hold(self, ident: int, address: str, asset: str, color: str) -> list[int] | None:
+        """A script account's working totals, put into the batch from the committed ones
+        (None: not held, it must be read first)."""
+        base = self._balances.get(ident)
+        if base is None:
+            return None
+        held = self._batch[ident] = [base[0], base[1]]
+        if ident not in self._known and ident not in self._creating:
+            self._creating[ident] = (address, asset, color, ident)
+        return held
+
+    def _unstage(
+        self,
+        moves: Iterable[Move],
+        partial: Sequence[list[int] | None] = (None, None),
+        amount: int = 0,
+    ) -> None:
+        """Take back staged `moves` (all of whose script accounts were held), and `amount` from
+        the sides of a posting half staged (`partial`: its debit side's totals, its credit's)."""
+        bound, batch = self._bound_assets, self._batch
+        for debit, credit, moved in moves:
+            if debit not in bound:
+                batch[debit][0] -= moved
+            if credit not in bound:
+                batch[credit][1] -= moved
+        for side, held in enumerate(partial):
+            if held is not None:
+                held[side] -= amount
+
+    def _remember_asset(self, asset: str) -> None:
+        if len(self._assets) >= ASSETS_MAX:
+            self._assets.clear()
+        self._assets.add(asset)
+
+    def _ident(self, address: str, asset: str, color: str) -> int:
+        """`addresses.account_id`, remembered (at most IDS_MAX answers)."""
+        key = (address, asset, color)
+        ident = self._ids.get(key)
+        if ident is None:
+            ident = ad.account_id(address, asset, color)  # raises for a bad address
+            if len(self._ids) >= IDS_MAX:
+                self._ids.clear()
+            self._ids[key] = ident
+        return ident
+
+    def _apply(self, moves: Iterable[Transfer], into: dict[int, list[int]]) -> None:
+        """Add the transfers `moves` to the working balances `into` (script accounts only)."""
         bound = self._bound_assets
-        for debit, credit, amount in moves:
-            for ident, side in ((debit, 0), (credit, 1)):
+        for transfer in moves:
+            for ident, side in ((transfer.debit_account_id, 0), (transfer.credit_account_id, 1)):
                 if ident in bound:
                     continue
                 held = into.get(ident)
                 if held is None:
                     base = self._balances.get(ident) or [0, 0]
                     held = into[ident] = [base[0], base[1]]
-                held[side] += amount
+                held[side] += transfer.amount
 
     # -- committing a round --------------------------------------------------------------------
 
-    def _write_and_submit(self, chunk: _Chunk) -> list[Refusal | None]:
-        """The chunk's records, then its accounts and chains."""
-        self.records.write_intents(
-            [p.intent for p in chunk.planned],
-            chunk.creating,
-            self.clock.now_ns(),
-            refused=chunk.refused,
-        )
-        if not chunk.planned:
-            return []
+    def _write_and_submit(self, chunk: _Chunk) -> tuple[int | None, dict[int, Refusal]]:
+        """The chunk's records (with the settlements not written yet), then its accounts and
+        chains: the chunk's id (None: nothing planned) and the refusals of the ledger."""
+        settlements, self._unwritten = self._unwritten, []
+        try:
+            chunk_id = self.records.write_chunk(
+                chunk.executions,
+                chunk.outcomes,
+                chunk.refused,
+                chunk.creating,
+                self.clock.now_ns(),
+                settlements,
+            )
+        except BaseException:
+            self._unwritten = settlements  # written on their own at the end of the round
+            raise
+        for settlement in settlements:
+            self._settling.pop(settlement.chunk, None)
+        if chunk_id is None:
+            return None, {}
         if chunk.creating:
             create_script_accounts(self.ledger, chunk.creating)
             self._known.update(a[3] for a in chunk.creating)
-        return submit_chains(self.ledger, chunk.planned)
+        return chunk_id, submit_chains(self.ledger, chunk.transfers, chunk.sizes)
 
     def _finish(
-        self, chunk: _Chunk, failures: list[Refusal | None], outcomes: dict[int, Outcome]
+        self,
+        chunk: _Chunk,
+        chunk_id: int,
+        failures: dict[int, Refusal],
+        outcomes: dict[int, Outcome],
     ) -> None:
-        """Once the chunk's commit has answered: outcomes, balances, rows."""
-        completions = []
-        for item, failure in zip(chunk.planned, failures, strict=True):
-            intent = item.intent
-            if failure is None:
-                completions.append(
-                    Completion(intent.id, "done", account_meta=intent.plan.account_meta)
-                )
-                for address, values in intent.plan.account_meta.items():
-                    for key, value in values.items():
-                        self._remember_meta((address, key), value)
-                continue
-            code, message = failure
-            completions.append(Completion(intent.id, "refused", code, message))
-            outcomes[intent.id] = refused_outcome(intent.id, code, message)
+        """Once the chunk's commit has answered: outcomes, balances, its settlement."""
+        refusals: dict[int, Outcome] = {}
+        for index, (code, message) in failures.items():
+            ident = chunk.executions[index].id
+            refusals[ident] = outcomes[ident] = refused_outcome(ident, code, message)
+        metas: list[tuple[str, str, str]] = []
+        for index in chunk.with_meta:
+            if index not in failures:
+                metas.extend(_meta_rows(chunk.outcomes[index].account_meta))
+        for address, key, value in metas:
+            self._remember_meta((address, key), value)
         staged = chunk.staged
-        if any(f is not None for f in failures):
+        if failures:
             # a ledger account refused: rebuild the chunk's balances from what committed
-            staged = {}
-            for item, failure in zip(chunk.planned, failures, strict=True):
-                if failure is None:
-                    self._apply(item.moves, staged)
+            staged, start = {}, 0
+            for index, size in enumerate(chunk.sizes):
+                if index not in failures:
+                    self._apply(chunk.transfers[start : start + size], staged)
+                start += size
         self._balances.update(staged)
-        if completions:
-            self._settle(completions, outcomes)
+        self._settling[chunk_id] = refusals
+        self._unwritten.append(
+            Settlement(
+                chunk_id,
+                self.clock.now_ns(),
+                tuple(
+                    (i, "refused", o.error_code or "", o.error or "") for i, o in refusals.items()
+                ),
+                tuple(metas),
+            )
+        )
         if len(self._balances) > BALANCES_MAX:  # the oldest half: read again when touched
             for ident in list(self._balances)[: len(self._balances) - BALANCES_MAX // 2]:
                 del self._balances[ident]
         if len(self._known) > 4 * BALANCES_MAX:  # creating a known account again answers exists
             self._known.clear()
+
+    def _write_settlements(self) -> None:
+        """Write the settlements no next chunk took along, without waiting: the pending rows and
+        the ledger already hold every fact (`recover` settles them after a crash)."""
+        settlements, self._unwritten = self._unwritten, []
+        if not settlements:
+            return
+        future = self.records.settle(settlements, self.clock.now_ns())
+        settling = self._settling
+        chunks = [s.chunk for s in settlements]
+
+        def settled(done: Future[None]) -> None:
+            if done.exception() is None:  # else the replays keep answering from memory
+                for chunk in chunks:
+                    settling.pop(chunk, None)
+
+        future.add_done_callback(settled)
+        self._settled = future
 
     def _forget(self) -> None:
         """The ledger's answer is unknown (it failed): read balances again when next touched."""
@@ -473,22 +639,6 @@ class Executor:
             if self._settled is not None:
                 with contextlib.suppress(BaseException):
                     self._settled.result()
-
-    def _settle(self, completions: list[Completion], outcomes: dict[int, Outcome]) -> None:
-        """Write the rows of what the ledger decided without waiting for them: the pending
-        rows and the ledger already hold every fact (`recover` settles them after a crash)."""
-        settling = self._settling
-        for completion in completions:
-            settling[completion.id] = outcomes[completion.id]
-        future = self.records.complete(completions, self.clock.now_ns())
-        ids = [c.id for c in completions]
-
-        def settled(_: Future[None]) -> None:
-            for ident in ids:
-                settling.pop(ident, None)
-
-        future.add_done_callback(settled)
-        self._settled = future
 
     # -- reading what is not held ------------------------------------------------------------
 
@@ -538,16 +688,19 @@ class Executor:
         self._meta_cache[pair] = value
 
 
-def _intent(execution: Execution, plan: Plan) -> Intent:
-    program = execution.program
-    return Intent(
-        execution.id,
-        program_sha256(program),
-        program.text,
-        tuple(program.feature_flags),
-        execution.variables,
-        plan,
+def _overflow() -> InvalidInput:
+    return InvalidInput(
+        f"a posting would take an account's total past the ledger's largest amount ({AMOUNT_MAX})",
+        code="overflows_account",
     )
+
+
+def _meta_rows(account_meta: Mapping[str, Mapping[str, str]]) -> list[tuple[str, str, str]]:
+    return [
+        (address, key, value)
+        for address, values in account_meta.items()
+        for key, value in values.items()
+    ]
 
 
 __all__ = [
@@ -557,4 +710,5 @@ __all__ = [
     "Executor",
     "ExecutorError",
     "Outcome",
+    "program_sha256",
 ]

@@ -31,7 +31,7 @@ from clearline.contracts.numscript.errors import (
 from clearline.contracts.numscript.expressions import ExpressionCompiler, is_constant
 from clearline.contracts.numscript.runtime import Run
 from clearline.contracts.numscript.scaling import ScalingSource
-from clearline.contracts.numscript.values import Type, Value, parse_value, render
+from clearline.contracts.numscript.values import ACCOUNT_NAME, Type, Value, parse_value, render
 
 Binding = Callable[[Run, Mapping[str, str]], None]
 StatementPlan = Callable[[Run], None]
@@ -51,6 +51,25 @@ class Compiler:
         type_ = Type(declaration.type_name)
         name, line, column = declaration.name, declaration.line, declaration.column
         origin = declaration.origin
+        if origin is None and type_ is Type.ACCOUNT:
+            fullmatch = ACCOUNT_NAME.fullmatch
+
+            def given_account(run: Run, variables: Mapping[str, str]) -> None:
+                text = variables.get(name)
+                if text is None:
+                    raise MissingVariable(
+                        f"No value for ${name} ({type_}); pass it in the variables",
+                        name=name,
+                        line=line,
+                        column=column,
+                    )
+                # `parse_value` for an account: the text itself once it is a name; else its error
+                valid = isinstance(text, str) and fullmatch(text)
+                run.values[index] = (
+                    text if valid else _parsed(type_, text, name, line, column, "given")
+                )
+
+            return given_account
         if origin is None:
 
             def given(run: Run, variables: Mapping[str, str]) -> None:

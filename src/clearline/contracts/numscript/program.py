@@ -21,7 +21,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from types import MappingProxyType
 
 from clearline.contracts.numscript import checker
@@ -53,6 +53,26 @@ class Result:
     account_meta: Mapping[str, Mapping[str, str]]
 
 
+_SET_POSTINGS, _SET_TX_META, _SET_ACCOUNT_META = (
+    getattr(Result, name).__set__ for name in ("postings", "tx_meta", "account_meta")
+)
+assert [f.name for f in fields(Result)] == ["postings", "tx_meta", "account_meta"]
+
+
+def _result(
+    postings: tuple[Posting, ...],
+    tx_meta: Mapping[str, str],
+    account_meta: Mapping[str, Mapping[str, str]],
+) -> Result:
+    """`Result(postings, tx_meta, account_meta)` for the run's hot path: the slots set directly
+    (the frozen dataclass's `__init__` goes through `object.__setattr__` per field)."""
+    result = object.__new__(Result)
+    _SET_POSTINGS(result, postings)
+    _SET_TX_META(result, tx_meta)
+    _SET_ACCOUNT_META(result, account_meta)
+    return result
+
+
 @dataclass(frozen=True, slots=True)
 class Program:
     """A parsed, checked and compiled Numscript program.
@@ -75,7 +95,7 @@ class Program:
         for statement in self._statements:
             statement(run)
         account_meta = run.account_meta
-        return Result(
+        return _result(
             tuple(run.postings),
             MappingProxyType(run.tx_meta) if run.tx_meta else _EMPTY,
             MappingProxyType({a: MappingProxyType(m) for a, m in account_meta.items()})

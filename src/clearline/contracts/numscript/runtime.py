@@ -152,7 +152,12 @@ def receive(run: Run, destination: str | None, amount: int) -> None:
         if destination is None:
             credit(run, (source, asset, color), taken)
             continue
-        credit(run, (destination, asset, color), taken)
+        key = (destination, asset, color)  # `credit`, inline: once per posting made
+        balances = run.balances
+        if key in balances:
+            balances[key] += taken
+        else:
+            run.pending[key] = run.pending.get(key, 0) + taken
         run.postings.append(Posting(source, destination, taken, asset, color))
     run.head = head
 

@@ -115,9 +115,9 @@ class AccountSource:
         return bound if bound > 0 else 0
 
     def up_to(self, run: Run, amount: int) -> int:
-        allowance = self._allowance(run)
+        allowance = 0 if self.overdraft is None else self._allowance(run)
         account = self.address(run)
-        color = self._color(run)
+        color = "" if self.color is None else self._color(run)
         if self.unbounded or account == WORLD:
             if amount <= 0:
                 return 0
