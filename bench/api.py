@@ -39,6 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.common import machine, percentile, stat_cpu_seconds
+from clearline.kyc.specimens import specimen_documents
 
 RESULTS = Path(__file__).parent / "results"
 PYTHON = sys.executable
@@ -136,8 +137,13 @@ def setup(base: str, key: str, customers: int) -> dict[str, Any]:
         wallets = []
         for index in range(customers):
             customer = client.post(
-                "/v1/customers", json={"name": f"bench {index}", "tier": 3, "country": "KE"}
+                "/v1/customers", json={"name": f"bench {index}", "tier": 1, "country": "KE"}
             ).json()
+            for document in specimen_documents(customer["id"], "KE", 3):  # what tier 3 needs
+                added = client.post(f"/v1/customers/{customer['id']}/documents", json=document)
+                assert added.status_code == 201, added.text
+            raised = client.patch(f"/v1/customers/{customer['id']}", json={"tier": 3})
+            assert raised.status_code == 200, raised.text
             account = client.post(
                 "/v1/accounts", json={"customer_id": customer["id"], "asset": "USD"}
             ).json()

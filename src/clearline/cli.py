@@ -170,6 +170,9 @@ def _register_rooms() -> None:
     from clearline.contracts import cli as contracts_cli
 
     contracts_cli.register(app)
+    from clearline.aml.screening import cli as screening_cli
+
+    screening_cli.register(app)
 
 
 def main() -> None:

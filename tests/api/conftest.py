@@ -12,7 +12,8 @@ Helpers are handed out as fixtures, so test modules import nothing from here:
 
 An `Api` has the admin key, `client(key)` for an httpx client, `key(role, customer=None)` for a
 new key over HTTP, `cli(*args)` to run the `clearline` command on the server's data directory,
-and `party(...)`: a new customer with a funded wallet.
+`party(...)`: a new customer with a funded wallet, and `raise_tier(customer_id, tier)`: add the
+documents the tier needs (synthetic MRZ, `clearline.kyc.specimens`), then raise it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from clearline.kyc.specimens import specimen_documents
 
 CLEARLINE = Path(sys.executable).with_name("clearline")
 STARTUP_TIMEOUT_S = 90.0
@@ -182,17 +185,30 @@ class Api:
         asset: str = "USD",
         funds: str | None = "5000",
     ) -> Party:
-        """A customer of `tier` with one wallet in `asset` holding `funds`, and its own key."""
+        """A customer of `tier` with one wallet in `asset` holding `funds`, and its own key
+        (onboarded at tier 1 at most, then raised with the documents the tier needs)."""
         operator = self.operator
-        response = operator.post("/v1/customers", json={"name": name, "kind": kind, "tier": tier})
+        response = operator.post(
+            "/v1/customers", json={"name": name, "kind": kind, "tier": min(tier, 1)}
+        )
         assert response.status_code == 201, response.text
         customer_id = response.json()["id"]
+        if tier > 1:
+            self.raise_tier(customer_id, tier)
         response = operator.post("/v1/accounts", json={"customer_id": customer_id, "asset": asset})
         assert response.status_code == 201, response.text
         account_id = response.json()["id"]
         if funds is not None:
             self.fund(account_id, funds, asset)
         return Party(customer_id, account_id, self.key("customer", customer_id), asset)
+
+    def raise_tier(self, customer_id: str, tier: int, country: str = "US") -> None:
+        """Add the documents `tier` needs to the customer (issued in `country`), then set it."""
+        for document in specimen_documents(customer_id, country, tier):
+            added = self.operator.post(f"/v1/customers/{customer_id}/documents", json=document)
+            assert added.status_code == 201, added.text
+        patched = self.operator.patch(f"/v1/customers/{customer_id}", json={"tier": tier})
+        assert patched.status_code == 200, patched.text
 
     def balance(self, account_id: str) -> dict[str, str]:
         response = self.admin.get(f"/v1/accounts/{account_id}/balance")

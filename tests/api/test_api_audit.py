@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from clearline.chain.merkle import leaf_hash, verify_inclusion
+from clearline.kyc.specimens import specimen_documents
 
 SEAL_WAIT_S = 30.0
 
@@ -33,6 +34,9 @@ def test_actions_by_keys_are_events(api_server: Any) -> None:
     )
     assert created.status_code == 201, created.text
     customer_id = created.json()["id"]
+    (passport,) = specimen_documents(customer_id, "US", 2)
+    added = operator.post(f"/v1/customers/{customer_id}/documents", json=passport)
+    assert added.status_code == 201, added.text
     patched = operator.patch(f"/v1/customers/{customer_id}", json={"tier": 2})
     assert patched.status_code == 200, patched.text
     account = operator.post("/v1/accounts", json={"customer_id": customer_id, "asset": "USD"})
@@ -40,14 +44,21 @@ def test_actions_by_keys_are_events(api_server: Any) -> None:
 
     auditor = api_server.client(api_server.key("auditor", label="reads the trail"))
     about = events(auditor, resource_id=customer_id)
-    assert [event["action"] for event in about] == ["customer.create", "customer.update"]
-    first, second = about
+    actions = [event["action"] for event in about]
+    assert actions == ["customer.create", "customer.document_add", "customer.update"]
+    first, document, second = about
+    assert document["details"] == {
+        "type": "passport_mrz",
+        "issuing_country": "US",
+        "document_id": added.json()["id"],
+    }
     operator_id = operator_key.split("_")[1]
     assert (first["actor_key_id"], first["actor_role"]) == (operator_id, "operator")
     assert first["idempotency_key"] == "audited-onboarding"
     assert first["resource_type"] == "customer" and first["at"].endswith("Z")
     assert second["details"] == {"tier": [1, 2]}
     assert "Audited Person" not in str(about)  # events never carry personal data
+    assert passport["mrz_lines"][1][:9] not in str(about)  # nor a document number
     by_key = {event["action"] for event in events(auditor, actor_key_id=operator_id)}
     assert {"customer.create", "customer.update", "account.create"} <= by_key
     key_events = events(api_server.admin, action="key.create", limit=500)

@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from clearline.kyc.specimens import specimen_documents
+
 ROLES = ("admin", "operator", "analyst", "auditor", "customer")
 STAFF = ("admin", "operator", "analyst", "auditor")
 EVERYONE = ROLES
@@ -85,6 +87,17 @@ ENDPOINTS: dict[str, tuple[tuple[str, ...], Call]] = {
     "PATCH /v1/customers/{id}": (
         ("admin", "operator"),
         lambda c, s: c.patch(f"/v1/customers/{s.merchant.customer_id}", json={"tier": 2}),
+    ),
+    "POST /v1/customers/{id}/documents": (
+        ("admin", "operator"),
+        lambda c, s: c.post(
+            f"/v1/customers/{s.merchant.customer_id}/documents",
+            json=specimen_documents(uuid.uuid4().hex, "US", 2)[0],
+        ),
+    ),
+    "GET /v1/customers/{id}/documents": (
+        ("admin", "operator", "auditor", "customer"),
+        lambda c, s: c.get(f"/v1/customers/{s.merchant.customer_id}/documents"),
     ),
     "POST /v1/accounts": (
         ("admin", "operator"),

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from clearline.kyc.specimens import specimen_documents
+
 PERSON = {
     "name": "Zanele Quistgaard-Obuya",
     "identity_number": "ZQ-7781-4402-91",
@@ -82,7 +84,7 @@ def test_personal_data_is_encrypted_at_rest_and_never_logged(
     api = launch_api()
     created = api.operator.post(
         "/v1/customers",
-        json={**PERSON, "tier": 2, "country": "KE"},
+        json={**PERSON, "tier": 1, "country": "KE"},
         headers={"Idempotency-Key": "onboard-zanele"},
     )
     assert created.status_code == 201, created.text
@@ -90,21 +92,28 @@ def test_personal_data_is_encrypted_at_rest_and_never_logged(
     assert {field: customer[field] for field in PERSON} == PERSON  # staff see it in full
     replay = api.operator.post(
         "/v1/customers",
-        json={**PERSON, "tier": 2, "country": "KE"},
+        json={**PERSON, "tier": 1, "country": "KE"},
         headers={"Idempotency-Key": "onboard-zanele"},
     )
     assert replay.json() == customer and replay.headers["Idempotent-Replayed"] == "true"
     analyst = api.client(api.key("analyst")).get(f"/v1/customers/{customer['id']}").json()
     assert analyst["address"] is None
     assert PERSON["identity_number"] not in str(analyst) and PERSON["phone"] not in str(analyst)
-    api.operator.patch(f"/v1/customers/{customer['id']}", json={"tier": 3})
+    documents = specimen_documents(customer["id"], "KE", 3)
+    for document in documents:
+        added = api.operator.post(f"/v1/customers/{customer['id']}/documents", json=document)
+        assert added.status_code == 201, added.text
+    raised = api.operator.patch(f"/v1/customers/{customer['id']}", json={"tier": 3})
+    assert raised.status_code == 200, raised.text
+    numbers = [document["mrz_lines"][0][5:14] for document in documents[1:]]
+    numbers.append(documents[0]["mrz_lines"][1][:9])
     stored = raw_bytes(api.data_dir)
     assert stored, "no platform database found"
-    for value in PERSON.values():
+    for value in [*PERSON.values(), *numbers]:
         for encoded in (value.encode(), value.encode("utf-16-le")):
             assert encoded not in stored, f"{value!r} is in the database file in clear"
     log = api.log_path.read_bytes()
-    for value in PERSON.values():
+    for value in [*PERSON.values(), *numbers]:
         assert value.encode() not in log, f"{value!r} was logged"
     # the key file is owner-only
     keys = [path for path in (api.data_dir / "keys").rglob("*") if path.is_file()]
@@ -150,16 +159,18 @@ def _tokens(raw: bytes) -> list[bytes]:
 def test_a_customer_shows_its_effective_limits_and_their_source(
     api_server: Any, tier: int, per_payment: str, per_day: str
 ) -> None:
-    created = api_server.operator.post("/v1/customers", json={"name": "Tiered", "tier": tier})
+    created = api_server.operator.post("/v1/customers", json={"name": "Tiered", "tier": 1})
     assert created.status_code == 201, created.text
-    limits = created.json()["limits"]
+    customer_id = created.json()["id"]
+    if tier > 1:
+        api_server.raise_tier(customer_id, tier)  # the documents the tier needs first
+    limits = api_server.operator.get(f"/v1/customers/{customer_id}").json()["limits"]
     assert limits == {
         "per_payment_usd": per_payment,
         "per_day_usd": per_day,
         "source": "tier",
         "tier": {"per_payment_usd": per_payment, "per_day_usd": per_day},
     }
-    customer_id = created.json()["id"]
     changed = api_server.operator.patch(
         f"/v1/customers/{customer_id}", json={"limits": {"per_day_usd": "750"}}
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,8 +16,9 @@ import pytest
 from clearline.core.clock import ManualClock
 from clearline.core.errors import Conflict, InvalidInput, NotFound
 from clearline.core.ids import derive_id, format_id, new_ids, parse_id
-from clearline.customers import NewCustomer
+from clearline.customers import Customer, Directory, NewCustomer
 from clearline.kyc import LimitExceeded, Limits, RateUnknown, ReferenceRates
+from clearline.kyc.specimens import specimen_documents
 from clearline.ledger import Transfer
 from clearline.ledger.types import trusted_transfer
 from clearline.payments import PaymentRequest
@@ -62,6 +64,24 @@ def run(coroutine):  # type: ignore[no-untyped-def]
     return asyncio.run(coroutine)
 
 
+async def verified(directory: Directory, new: NewCustomer, tier: int) -> Customer:
+    """A customer onboarded at tier 1 at most, then raised to `tier` with the documents the tier
+    needs (synthetic MRZ documents: `clearline.kyc.specimens`)."""
+    customer = await directory.create_customer(replace(new, tier=min(tier, 1)), actor=OPERATOR)
+    for document in specimen_documents(new.name, new.country, tier):
+        await directory.documents.add(
+            customer.id,
+            document["type"],
+            document["issuing_country"],
+            actor=OPERATOR,
+            today=directory.documents.today(),
+            mrz_lines=document["mrz_lines"],
+        )
+    if tier > 1:
+        customer = await directory.update_customer(customer.id, actor=OPERATOR, tier=tier)
+    return customer
+
+
 class World:
     """A platform with two customers' wallets, funded."""
 
@@ -74,12 +94,8 @@ class World:
 
     async def _setup(self, tier: int) -> tuple[int, int, int, int]:
         directory = self.directory
-        alice = await directory.create_customer(
-            NewCustomer("Alice", tier=tier, country="KE"), actor=OPERATOR
-        )
-        bob = await directory.create_customer(
-            NewCustomer("Bob", kind="merchant", tier=3, country="KE"), actor=OPERATOR
-        )
+        alice = await verified(directory, NewCustomer("Alice", country="KE"), tier)
+        bob = await verified(directory, NewCustomer("Bob", kind="merchant", country="KE"), 3)
         a = await directory.create_account(alice.id, "USD", actor=OPERATOR)
         b = await directory.create_account(bob.id, "USD", actor=OPERATOR)
         omnibus = directory.omnibus["USD"]

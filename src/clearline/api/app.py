@@ -36,6 +36,7 @@ from clearline.api.routes import (
     contracts,
     customers,
     decisions,
+    documents,
     health,
     keys,
     payments,
@@ -49,6 +50,7 @@ from clearline.platform import Platform
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     customers.router,
+    documents.router,
     accounts.router,
     transfers.router,
     payments.router,

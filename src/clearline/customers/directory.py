@@ -29,6 +29,8 @@ from clearline.core.assets import asset as asset_of
 from clearline.core.clock import Clock
 from clearline.core.errors import Conflict, InvalidInput, NotFound
 from clearline.core.ids import format_id, new_id
+from clearline.customers.documents import DOCUMENT_ENCRYPTED_COLUMNS, Documents
+from clearline.customers.documents import SCHEMA_STEP as DOCUMENTS_SCHEMA_STEP
 from clearline.customers.model import (
     ACCOUNT_CODE,
     ACCOUNT_KINDS,
@@ -39,7 +41,7 @@ from clearline.customers.model import (
     NewCustomer,
 )
 from clearline.db import PlatformStore, Schema, next_seq
-from clearline.kyc import TIERS, Limits
+from clearline.kyc import TIERS, Limits, missing_documents
 from clearline.ledger import Account, AccountFlags, Ledger
 from clearline.trail import Actor, AuditTrail
 from clearline.vault import DataKeyRing, EncryptedColumn, encrypt_plaintext
@@ -66,6 +68,7 @@ ALTER TABLE customers ADD COLUMN identity_number TEXT;
 ALTER TABLE customers ADD COLUMN address TEXT;
 ALTER TABLE customers ADD COLUMN phone TEXT;
 """,
+        DOCUMENTS_SCHEMA_STEP,
     ),
 )
 
@@ -78,9 +81,12 @@ def _column_context(column: str) -> Callable[[str], bytes]:
     return lambda row_key: _context(column, row_key)
 
 
-ENCRYPTED_COLUMNS = tuple(
-    EncryptedColumn("customers", "id", column, _column_context(column))
-    for column in PERSONAL_FIELDS
+ENCRYPTED_COLUMNS = (
+    *(
+        EncryptedColumn("customers", "id", column, _column_context(column))
+        for column in PERSONAL_FIELDS
+    ),
+    *DOCUMENT_ENCRYPTED_COLUMNS,
 )
 """The customer columns that hold personal data, and the associated data binding each token to
 its row and column (a token copied elsewhere does not decrypt)."""
@@ -111,6 +117,7 @@ class Directory:
         self.omnibus: dict[str, int] = {}
         self.on_account: list[AccountListener] = []
         self._load()
+        self.documents = Documents(store, ring, trail, clock)
 
     # -- loading ----------------------------------------------------------------------------
 
@@ -167,6 +174,7 @@ class Directory:
         existing = self.customers.get(identifier)
         if existing is not None:
             return existing
+        _refuse_missing_documents(new.tier, new.kind, [], onboarding=True)
         customer = Customer(
             identifier,
             new.name,
@@ -227,6 +235,9 @@ class Directory:
         if tier is not None and tier not in TIERS:
             raise InvalidInput(f"tier must be one of {list(TIERS)}", code="invalid_tier")
         new_tier = customer.tier if tier is None else tier
+        if new_tier > customer.tier:
+            held = self.documents.types_of(customer_id, self.documents.today())
+            _refuse_missing_documents(new_tier, customer.kind, held, onboarding=False)
         per_payment, per_day = customer.per_payment_limit_usd, customer.per_day_limit_usd
         if limits is not None:
             per_payment, per_day = _text(limits.per_payment_usd), _text(limits.per_day_usd)
@@ -390,6 +401,32 @@ def _check_customer(new: NewCustomer) -> None:
         )
     if not new.name.strip():
         raise InvalidInput("name must not be blank", code="invalid_name")
+
+
+class TierDocumentsMissing(Conflict):
+    """A KYC tier was asked for without the documents it needs; `missing` names them."""
+
+    code = "tier_documents_missing"
+
+    def __init__(self, message: str, missing: list[str]) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+def _refuse_missing_documents(tier: int, kind: str, held: list[str], *, onboarding: bool) -> None:
+    missing = missing_documents(tier, kind, held)
+    if not missing:
+        return
+    how = (
+        "onboard the customer at tier 1, add its documents (POST /v1/customers/{id}/documents),"
+        " then raise the tier"
+        if onboarding
+        else "add them with POST /v1/customers/{id}/documents first"
+    )
+    raise TierDocumentsMissing(
+        f"KYC tier {tier} needs documents this customer does not have: {', '.join(missing)}; {how}",
+        missing,
+    )
 
 
 def _text(value: Decimal | None) -> str | None:

@@ -41,6 +41,7 @@ from clearline.access import KeyStore, RateLimiter
 from clearline.access.idempotency import ENCRYPTED_COLUMNS as IDEMPOTENCY_ENCRYPTED
 from clearline.access.idempotency import SCHEMA as IDEMPOTENCY_SCHEMA
 from clearline.access.idempotency import IdempotencyRecords
+from clearline.aml.screening.store import SCHEMA as SCREENING_SCHEMA
 from clearline.contracts.executions import SCHEMA as CONTRACTS_SCHEMA
 from clearline.contracts.executor import Executor
 from clearline.contracts.numscript import ProgramCache
@@ -75,6 +76,7 @@ ROOM_SCHEMAS: tuple[Schema, ...] = (
     IDEMPOTENCY_SCHEMA,
     TRAIL_SCHEMA,
     CONTRACTS_SCHEMA,
+    SCREENING_SCHEMA,
 )
 """The platform database's tables, room by room; a new room adds its schema here."""
 

@@ -43,6 +43,8 @@ AuditAction = Literal[
     "contract.refund",
     "contract.expire",
     "contract.occurrence",
+    "customer.document_add",
+    "screening.list_load",
 ]
 ACTIONS: tuple[str, ...] = get_args(AuditAction)
 """Every action the trail records (append only: later rooms add theirs to `AuditAction`; the

@@ -16,16 +16,26 @@ from clearline.api.deps import IdemKey, PlatformDep, resource_id
 from clearline.api.guard import READ_ROLES, Caller, GuardedRoute, roles
 from clearline.api.idempotency import idempotent
 from clearline.api.pagination import Cursor, Limit, Page, decode_cursor, next_cursor
+from clearline.api.problems import ApiProblem
 from clearline.api.render import customer_out, dumps, limits_in
 from clearline.core.errors import NotFound
 from clearline.core.ids import derive_id, format_id
-from clearline.customers import Customer, NewCustomer
+from clearline.customers import Customer, NewCustomer, TierDocumentsMissing
 from clearline.payments import payment_id_for
 from clearline.platform import Platform
 from clearline.trail import Actor
 
 router = APIRouter(route_class=GuardedRoute, tags=["customers"])
-LIMITS_RESPONSES = {422: "a field is out of range, or the tier is unknown"}
+LIMITS_RESPONSES = {
+    409: "the tier needs documents the customer does not have (`missing` names them)",
+    422: "a field is out of range, or the tier is unknown",
+}
+ONBOARDING_RESPONSES = {409: "the tier needs documents: onboard at tier 1, add them, then raise it"}
+
+
+def documents_problem(error: TierDocumentsMissing) -> ApiProblem:
+    """A 409 problem naming the requirements (`missing`) the customer's documents do not meet."""
+    return ApiProblem(409, error.code, error.message, missing=error.missing)
 
 
 def actor(caller: Principal, key: str | None = None) -> Actor:
@@ -38,7 +48,12 @@ def visible_customer(platform: Platform, caller: Principal, customer_id: int) ->
     return platform.directory.customer(customer_id)
 
 
-@router.post("/v1/customers", status_code=201, response_model=s.CustomerOut, **roles("operator"))
+@router.post(
+    "/v1/customers",
+    status_code=201,
+    response_model=s.CustomerOut,
+    **roles("operator", responses=ONBOARDING_RESPONSES),
+)
 async def create_customer(
     body: s.CustomerIn, request: Request, caller: Caller, platform: PlatformDep, key: IdemKey = None
 ) -> Response:
@@ -47,7 +62,14 @@ async def create_customer(
     from."""
 
     async def handler(_: Any) -> tuple[int, bytes]:
-        customer = await platform.directory.create_customer(
+        try:
+            customer = await onboard()
+        except TierDocumentsMissing as error:
+            raise documents_problem(error) from None
+        return 201, dumps(customer_out(customer, caller))
+
+    async def onboard() -> Customer:
+        return await platform.directory.create_customer(
             NewCustomer(
                 body.name,
                 body.kind,
@@ -63,7 +85,6 @@ async def create_customer(
             if key is None
             else derive_id(payment_id_for(caller.key_id, key), "customer"),
         )
-        return 201, dumps(customer_out(customer, caller))
 
     return await idempotent(request, caller, key, handler)
 
@@ -103,11 +124,16 @@ async def update_customer(
     customer_id: s.PathId, body: s.CustomerPatch, caller: Caller, platform: PlatformDep
 ) -> s.CustomerOut:
     """Change the KYC tier and/or the customer's own limits (`"limits": {"per_payment_usd":
-    null, "per_day_usd": null}` goes back to the tier's). An audit event records the change."""
-    customer = await platform.directory.update_customer(
-        resource_id(customer_id, "customer"),
-        actor=actor(caller),
-        tier=body.tier,
-        limits=limits_in(body.limits),
-    )
+    null, "per_day_usd": null}` goes back to the tier's). Raising the tier needs the documents
+    the tier requires (docs/kyc.md; a 409 names what is missing). An audit event records the
+    change."""
+    try:
+        customer = await platform.directory.update_customer(
+            resource_id(customer_id, "customer"),
+            actor=actor(caller),
+            tier=body.tier,
+            limits=limits_in(body.limits),
+        )
+    except TierDocumentsMissing as error:
+        raise documents_problem(error) from None
     return customer_out(customer, caller)

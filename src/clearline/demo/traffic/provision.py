@@ -2,7 +2,10 @@
 
 Guarantees:
 - One customer per world account owner (`POST /v1/customers`: person, merchant, enterprise, or
-  agent for a bank's cash desk; businesses tier 3 with `BUSINESS_LIMITS`), one wallet per account
+  agent for a bank's cash desk; businesses tier 3 with `BUSINESS_LIMITS`). An owner above tier 1
+  is onboarded at tier 1, given the synthetic documents its tier needs
+  (`POST /v1/customers/{id}/documents`, `clearline.kyc.specimens`), then raised to its tier
+  (`PATCH`, which changes nothing when repeated). One wallet per account
   in its asset (`POST /v1/accounts`), and the opening balance funded from each asset's omnibus
   account (`POST /v1/transfers` in batches of at most `TRANSFER_BATCH_MAX`).
 - Every POST carries an `Idempotency-Key` derived from the world's ids: a re-run of the same setup
@@ -21,6 +24,7 @@ from clearline.demo.errors import SetupRequestRefused
 from clearline.demo.traffic.client import Connection, derived_id, post
 from clearline.demo.traffic.plan import Owner
 from clearline.demo.traffic.protocol import Report
+from clearline.kyc.specimens import specimen_documents
 
 TRANSFER_BATCH_MAX = 8_190
 """The ledger's batch limit: the most transfers one `POST /v1/transfers` may carry."""
@@ -34,12 +38,14 @@ async def _create_owner(connection: Connection, owner: Owner) -> str:
     customer: dict[str, Any] = {
         "name": owner.name,
         "kind": owner.kind,
-        "tier": owner.tier,
+        "tier": min(owner.tier, 1),
         "country": owner.country,
     }
     if owner.kind != "person":
         customer["limits"] = BUSINESS_LIMITS
     created = await post(connection, "/v1/customers", customer, f"sim-customer-{owner.account_id}")
+    if owner.tier > 1:
+        await _verify(connection, created["id"], owner)
     account = await post(
         connection,
         "/v1/accounts",
@@ -47,6 +53,19 @@ async def _create_owner(connection: Connection, owner: Owner) -> str:
         f"sim-account-{owner.account_id}",
     )
     return str(account["id"])
+
+
+async def _verify(connection: Connection, customer_id: str, owner: Owner) -> None:
+    """Give the customer the documents its tier needs, then raise it to that tier."""
+    documents = specimen_documents(customer_id, owner.country, owner.tier)
+    for index, document in enumerate(documents):
+        path = f"/v1/customers/{customer_id}/documents"
+        await post(connection, path, document, f"sim-document-{owner.account_id}-{index}")
+    status, data = await connection.request(
+        "PATCH", f"/v1/customers/{customer_id}", {"tier": owner.tier}
+    )
+    if status >= 300:
+        raise SetupRequestRefused(f"PATCH /v1/customers answered {status}: {str(data)[:300]}")
 
 
 async def setup(
