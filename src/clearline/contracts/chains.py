@@ -20,6 +20,7 @@ from clearline.core.errors import ClearlineError
 from clearline.core.ids import derive_id
 from clearline.ledger import BATCH_EVENTS_MAX, Account, Ledger, Transfer, TransferFlags
 from clearline.ledger.results import CreateTransferResult
+from clearline.ledger.types import _TRANSFER_FIELDS
 
 _LINKED = int(TransferFlags.LINKED)
 _COMMITTED = frozenset(
@@ -60,20 +61,6 @@ def transfer_ids(execution_id: int, count: int) -> tuple[int, ...]:
     return tuple(range(first, first + count))
 
 
-_TRANSFER_FIELDS = (
-    "id",
-    "debit_account_id",
-    "credit_account_id",
-    "amount",
-    "code",
-    "pending_id",
-    "timeout",
-    "flags",
-    "user_data_128",
-    "user_data_64",
-    "user_data_32",
-    "timestamp",
-)
 assert tuple(f.name for f in dataclasses.fields(Transfer)) == _TRANSFER_FIELDS, (
     "ledger.Transfer changed its fields: update chains.append_chain"
 )
